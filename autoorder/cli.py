@@ -1,0 +1,166 @@
+"""The command line. Thin: each command parses, calls one library function, echoes.
+
+Only this module talks to the terminal. `AutoOrderError` becomes one clean message and exit 1
+(usage errors exit 2, click's own); `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from autoorder import __version__
+from autoorder.errors import AutoOrderError
+
+
+def _echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except AutoOrderError as e:
+            if debug:
+                raise
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            _echo_err("Interrupted. Run the same command again to resume; finished trials are kept.")
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="autoorder")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """Search for the best photo classifier that uses the upload order (front, back, other)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# ----- datasets ----------------------------------------------------------------------------
+@main.group()
+def datasets() -> None:
+    """Generated benchmark datasets (real material shipped with the dependencies)."""
+
+
+@datasets.command("list")
+@handle_errors
+def datasets_list() -> None:
+    """List the dataset generators."""
+    from autoorder.datasets import list_datasets
+
+    for d in list_datasets():
+        click.echo(f"{d['name']:<14} {d['description']}")
+        click.echo(f"{'':<14} provenance: {d['provenance']}")
+
+
+@datasets.command("make")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="New folder to write.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--objects", default=None, type=int, help="Number of objects (3 photos each).")
+@click.option("--image-size", default=None, type=int, help="Side of the square images, in pixels.")
+@click.option("--classes", default=None, help="Subset of classes, e.g. 'bdpq69'.")
+@handle_errors
+def datasets_make(name: str, out: Path, seed: int, objects: int | None, image_size: int | None, classes: str | None) -> None:
+    """Generate dataset NAME into a new folder OUT."""
+    from autoorder.datasets import make_dataset
+
+    manifest = make_dataset(name, out, seed=seed, objects=objects, image_size=image_size, classes=classes)
+    click.echo(f"wrote {manifest}")
+
+
+# ----- validate / search / predict ---------------------------------------------------------
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@handle_errors
+def validate(config: Path, overrides: tuple[str, ...]) -> None:
+    """Check CONFIG, its plugins and every manifest row, without training."""
+    from autoorder.validate import validate_config
+
+    summary = validate_config(config, overrides, log=_echo_err)
+    click.echo(
+        f"OK: {summary['images']} images, {summary['objects']} objects, {len(summary['classes'])} classes; "
+        f"split (objects) train {summary['objects_per_split']['train']} / val {summary['objects_per_split']['val']} "
+        f"/ test {summary['objects_per_split']['test']}"
+    )
+    if summary["converted_images"]:
+        click.echo(f"converted to RGB: {summary['converted_images']}")
+    if summary["skipped_rows"]:
+        click.echo(f"skipped {len(summary['skipped_rows'])} bad row(s) (data.on_bad_image: skip)")
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder [runs/<config name>].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. tuner.max_trials=20.")
+@click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing run folder.")
+@handle_errors
+def search(config: Path, out: Path | None, overrides: tuple[str, ...], overwrite: bool) -> None:
+    """Run (or resume) the search described by CONFIG."""
+    from autoorder.config import load_config
+    from autoorder.search import run_search
+
+    cfg = load_config(config, overrides)
+    out = out or Path("runs") / config.stem
+    results = run_search(cfg, out, overwrite=overwrite, log=_echo_err)
+    click.echo(format_ranking(results))
+    click.echo(f"results: {out / 'results.json'}\nbest model: {out / 'best_model.keras'}")
+
+
+def format_ranking(results: dict, top: int = 10) -> str:
+    from autoorder.results import format_hps, ranked
+
+    rows = ranked(results["trials"])
+    lines = [f"{'rank':>4}  {'trial':>5}  {'val_acc':>7}  {'seconds':>7}  hyperparameters"]
+    for i, t in enumerate(rows[:top], start=1):
+        lines.append(f"{i:>4}  {t['id']:>5}  {t['val_accuracy']:7.4f}  {t['seconds'] or 0:7.1f}  {format_hps(t['hyperparameters'])}")
+    failed = [t for t in results["trials"] if t not in rows]
+    if failed:
+        lines.append(f"{len(failed)} trial(s) failed or had no finite score (see trials.csv)")
+    best = results.get("best")
+    if best:
+        lines.append(f"best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  test_accuracy {best['test_accuracy']:.4f} ({best['test_images']} test images)")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@handle_errors
+def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
+    """Predict every image of MANIFEST with the best model of RUN_DIR."""
+    from autoorder.predict import predict_manifest
+
+    n = predict_manifest(run_dir, manifest, out, overwrite=overwrite, log=_echo_err)
+    click.echo(f"wrote {n} predictions to {out}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("autoorder-demo"), show_default=True)
+@handle_errors
+def demo(out: Path) -> None:
+    """Generate a small glyph-views set and run a small search on it, offline."""
+    from autoorder.demo import run_demo
+
+    results = run_demo(out, log=_echo_err)
+    click.echo(format_ranking(results))
+    click.echo(f"results: {out / 'run' / 'results.json'}\nbest model: {out / 'run' / 'best_model.keras'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""One backbone pass per search: frozen activations computed once, reused by every trial.
+
+`BackboneBank` builds each backbone once per (name, image size, weights) and keeps its initial
+weights, so every trial starts from the same backbone and cached activations always match the
+layers above them. `FeatureCache` runs the frozen prefix once over the whole dataset in
+inference mode, filling every cut the search can ask for in that single pass, and keeps the
+result in memory under a budget, spilling the rest to disk (memory-mapped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from autoorder.config import FREEZE_ALL, FREEZE_NONE
+from autoorder.errors import AutoOrderError, PluginError
+
+CACHE_VERSION = "1"
+POOLED = FREEZE_ALL  # the cut "all" is the backbone's pooled output
+
+
+@dataclass
+class _Built:
+    initial_weights: list
+    fingerprint: str
+    output_rank: int
+
+
+class BackboneBank:
+    """Fresh copies of a backbone, all with the same initial weights."""
+
+    def __init__(self, registry: Any, weights: str | None, seed: int):
+        self.registry = registry
+        self.weights = weights
+        self.seed = seed
+        self._built: dict[tuple[str, int], _Built] = {}
+
+    def plugin(self, name: str) -> Any:
+        return self.registry.get_backbone(name)
+
+    def build(self, name: str, image_size: int) -> keras.Model:
+        key = (name, image_size)
+        plugin = self.plugin(name)
+        if key not in self._built:
+            keras.utils.set_random_seed(self.seed)
+            model = plugin.build(image_size, self.weights)
+            _check_model(model, name, image_size)
+            weights = model.get_weights()
+            h = hashlib.sha256()
+            h.update(f"{CACHE_VERSION}|{name}|{image_size}|".encode())
+            h.update(model.to_json().encode())
+            for w in weights:
+                h.update(np.ascontiguousarray(w).tobytes())
+            self._built[key] = _Built(weights, h.hexdigest()[:16], len(model.output.shape))
+            return model
+        model = plugin.build(image_size, None)
+        model.set_weights(self._built[key].initial_weights)
+        return model
+
+    def fingerprint(self, name: str, image_size: int) -> str:
+        if (name, image_size) not in self._built:
+            self.build(name, image_size)
+        return self._built[(name, image_size)].fingerprint
+
+
+def _check_model(model: Any, name: str, image_size: int) -> None:
+    if not isinstance(model, keras.Model):
+        raise PluginError(
+            f"Backbone {name!r}: build({image_size}, weights) must return a keras.Model. Got {type(model).__name__} instead."
+        )
+
+
+def prefix_outputs(model: keras.Model, cuts: list[str]) -> list:
+    """Output tensors of the frozen prefix for each cut (`all` = pooled backbone output)."""
+    outs = []
+    for cut in cuts:
+        if cut == POOLED:
+            x = model.output
+            if len(x.shape) == 4:
+                x = keras.layers.GlobalAveragePooling2D(name="cache_pool")(x)
+            outs.append(x)
+        else:
+            outs.append(model.get_layer(cut).output)
+    return outs
+
+
+@dataclass
+class FeatureCache:
+    """Activations at cut points, keyed by everything that could change them.
+
+    Attributes:
+        passes: backbone passes over the dataset, by (backbone, fingerprint, image size).
+    """
+
+    memory_mb: int = 2048
+    spill_dir: Path | None = None
+    progress: Callable[[str], None] | None = None
+    batch_size: int = 64
+    passes: dict = field(default_factory=dict)
+    _store: dict = field(default_factory=dict)
+    _memory_bytes: int = 0
+
+    def key(self, fingerprint: str, data_fingerprint: str, cut: str) -> str:
+        raw = json.dumps([CACHE_VERSION, fingerprint, data_fingerprint, cut])
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def get(
+        self,
+        bank: BackboneBank,
+        name: str,
+        image_size: int,
+        cut: str,
+        images: np.ndarray,
+        data_fingerprint: str,
+        fill_cuts: list[str],
+    ) -> np.ndarray:
+        """Activations at `cut` for every image; the first miss fills all of `fill_cuts` at once."""
+        if cut == FREEZE_NONE:
+            raise AutoOrderError("freeze 'none' trains the whole backbone: there is nothing to cache")
+        fp = bank.fingerprint(name, image_size)
+        k = self.key(fp, data_fingerprint, cut)
+        if k in self._store:
+            return self._store[k]
+        disk = self._disk_path(k)
+        if disk is not None and disk.exists():
+            self._store[k] = np.load(disk, mmap_mode="r")
+            return self._store[k]
+        cuts = [c for c in dict.fromkeys([*fill_cuts, cut]) if c != FREEZE_NONE]
+        missing = [c for c in cuts if self.key(fp, data_fingerprint, c) not in self._store]
+        self._fill(bank, name, image_size, missing, images, data_fingerprint, fp)
+        return self._store[k]
+
+    def _disk_path(self, k: str) -> Path | None:
+        return None if self.spill_dir is None else Path(self.spill_dir) / f"features-{k}.npy"
+
+    def _fill(self, bank, name, image_size, cuts, images, data_fp, fp) -> None:
+        model = bank.build(name, image_size)
+        extractor = keras.Model(model.inputs, prefix_outputs(model, cuts), name=f"{name}_prefix")
+        n = len(images)
+        shapes = [tuple(int(d) for d in t.shape[1:]) for t in extractor.outputs]
+        budget = self.memory_mb * 2**20 - self._memory_bytes
+        arrays = []
+        # Deep cuts are small: keep them in memory first, spill the large shallow ones.
+        order = sorted(range(len(cuts)), key=lambda i: int(np.prod(shapes[i])))
+        placed: dict[int, Any] = {}
+        for i in order:
+            nbytes = n * int(np.prod(shapes[i])) * 4
+            k = self.key(fp, data_fp, cuts[i])
+            if nbytes <= budget or self.spill_dir is None:
+                placed[i] = np.empty((n, *shapes[i]), dtype=np.float32)
+                budget -= nbytes
+                self._memory_bytes += nbytes
+            else:
+                path = self._disk_path(k)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".partial.npy")
+                placed[i] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shapes[i]))
+        arrays = [placed[i] for i in range(len(cuts))]
+        if self.progress:
+            self.progress(f"caching {name} features at {', '.join(cuts)} for {n} images (one backbone pass)")
+        for start in range(0, n, self.batch_size):
+            batch = images[start : start + self.batch_size].astype(np.float32)
+            outs = extractor.predict_on_batch(batch)
+            if not isinstance(outs, (list, tuple)):
+                outs = [outs]
+            for arr, out in zip(arrays, outs):
+                arr[start : start + len(batch)] = np.asarray(out)
+        pass_key = (name, fp, image_size)
+        self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
+        for i, cut in enumerate(cuts):
+            k = self.key(fp, data_fp, cut)
+            arr = arrays[i]
+            if isinstance(arr, np.memmap):
+                arr.flush()
+                tmp = Path(arr.filename)
+                del arr
+                arrays[i] = None
+                final = self._disk_path(k)
+                tmp.replace(final)
+                self._store[k] = np.load(final, mmap_mode="r")
+            else:
+                self._store[k] = arr
+
+    def total_passes(self) -> int:
+        return sum(self.passes.values())
+
+    def clear(self) -> None:
+        self._store.clear()
+        self._memory_bytes = 0

@@ -1,0 +1,66 @@
+"""`autoorder predict`: the saved best model only (safe mode), one row per image."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from autoorder.errors import DataError, RunError
+from autoorder.fileio import read_json, write_csv
+from autoorder.images import load_images
+from autoorder.manifest import read_manifest
+from autoorder import results as R
+
+
+def load_best_model(run_dir: Path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    path = Path(run_dir) / R.BEST_MODEL
+    if not path.exists():
+        raise RunError(f"{str(path)!r} does not exist. Expected a finished search in {str(run_dir)!r}.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - a hostile or broken file must not escape as a traceback
+        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {e}") from None
+
+
+def predict_manifest(
+    run_dir: str | Path, manifest: str | Path, out: str | Path, *, overwrite: bool = False, log: Callable[[str], None] | None = None
+) -> int:
+    run_dir, out = Path(run_dir), Path(out)
+    if out.exists() and not overwrite:
+        raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
+    R.read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
+    classes = read_json(run_dir / R.LABELS, "labels file")
+    columns = {**_columns(run_dir), "group": None}
+    m = read_manifest(manifest, columns, strict_order=False, need_label=False, require_order=False)
+    model = load_best_model(run_dir)
+    size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
+    images, report = load_images([r.image for r in m.rows], size, _max_pixels(run_dir))
+    if report.bad:
+        lines = "\n".join(f"  line {m.rows[i].line}: {m.rows[i].path}: {why}" for i, why in report.bad[:20])
+        raise DataError(f"Manifest {str(m.path)!r}: {len(report.bad)} image(s) cannot be used:\n{lines}")
+    orders = np.array([r.order for r in m.rows], dtype=np.int32)
+    probs = model.predict({"image": images.astype(np.float32), "order": orders}, batch_size=64, verbose=0)
+    pred = probs.argmax(axis=1)
+    rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
+    write_csv(out, ["image", "order", "predicted", "probability"], rows)
+    return len(rows)
+
+
+def _resolved(run_dir: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((run_dir / R.RESOLVED).read_text(encoding="utf-8"))
+
+
+def _columns(run_dir: Path) -> dict:
+    return dict(_resolved(run_dir)["data"]["columns"])
+
+
+def _max_pixels(run_dir: Path) -> int:
+    return int(_resolved(run_dir)["data"]["max_image_pixels"])

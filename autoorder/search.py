@@ -1,0 +1,290 @@
+"""A whole search: config -> plugins -> data -> Keras Tuner -> results, best model, test accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from autoorder import __version__
+from autoorder import config as C
+from autoorder.errors import ConfigError, RunError
+from autoorder.fileio import read_json, write_csv, write_json, write_text
+from autoorder import results as R
+
+Log = Callable[[str], None]
+RUN_STATE = "run.json"
+TUNER_DIR = "tuner"
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"autoorder": __version__}
+    for pkg in ("tensorflow", "keras", "keras-tuner", "scikit-learn", "numpy", "pillow"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    import platform
+
+    out["python"] = platform.python_version()
+    return out
+
+
+def config_hash(resolved: dict) -> str:
+    """What defines a search (cache settings excluded: they change speed, not results)."""
+    d = {k: v for k, v in resolved.items() if k != "cache"}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
+
+
+def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
+    """Create, resume or overwrite a run folder. Returns the previous run state when resuming."""
+    state_path = out / RUN_STATE
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
+    if overwrite and out.exists():
+        if not state_path.exists() and any(out.iterdir()):
+            raise RunError(
+                f"--out {str(out)!r} holds files that are not an autoorder run; refusing to overwrite them. "
+                "Choose another folder."
+            )
+        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()):
+        if not state_path.exists():
+            raise RunError(
+                f"--out {str(out)!r} is not empty and is not an autoorder run; nothing was changed. "
+                "Choose an empty or new folder."
+            )
+        state = read_json(state_path, "run state")
+        old = state.get("config", {})
+        if config_hash(old) != config_hash(resolved):
+            changes = _diff({k: v for k, v in old.items() if k != "cache"}, {k: v for k, v in resolved.items() if k != "cache"})
+            raise RunError(
+                f"Run folder {str(out)!r} was started with a different config; resuming is refused. Changes:\n  "
+                + "\n  ".join(changes[:20])
+                + "\nRerun with --overwrite to start over, or use another --out."
+            )
+        return state
+    out.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def trial_record(trial: Any, seconds: float | None) -> dict:
+    status = str(getattr(trial.status, "value", trial.status))
+    score = trial.score
+    reason = ""
+    if status != "COMPLETED" and getattr(trial, "message", None):
+        lines = [ln for ln in str(trial.message).strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else ""
+    elif status == "COMPLETED" and not R.is_finite(score):
+        reason = "no finite val_accuracy"
+    return {
+        "id": trial.trial_id,
+        "status": status,
+        "hyperparameters": dict(trial.hyperparameters.values),
+        "val_accuracy": float(score) if R.is_finite(score) else None,
+        "best_epoch": trial.best_step,
+        "seconds": round(seconds, 3) if seconds is not None else None,
+        "reason": reason,
+    }
+
+
+def run_search(
+    cfg: C.Config,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    log: Log | None = None,
+    registry: Any = None,
+    data: Any = None,
+) -> dict:
+    """Run (or resume) a search and export its best model. Returns the results dict."""
+    _quiet_tensorflow()
+    log = log or (lambda s: None)
+    out = Path(out)
+    resolved = C.resolved_dict(cfg)
+    previous = prepare_run_dir(out, resolved, overwrite)
+
+    from autoorder.plugins import registry_for
+
+    registry = registry or registry_for(cfg)
+    check_space(cfg, registry)
+    if data is None:
+        from autoorder.dataset import load_dataset
+
+        log(f"loading {cfg.manifest_path()} at {cfg.data.image_size}px")
+        data = load_dataset(cfg)
+    fp = data.fingerprint()
+    if previous is not None:
+        if previous.get("data_fingerprint") != fp:
+            raise RunError(
+                f"Run folder {str(out)!r} was started on different data (images, orders or split changed: "
+                f"fingerprint {previous.get('data_fingerprint')} -> {fp}); resuming is refused. "
+                "Rerun with --overwrite to start over, or use another --out."
+            )
+        log(f"resuming run in {out}")
+    write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fp, "versions": versions(), "started": previous["started"] if previous else time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_text(out / R.RESOLVED, C.dump_yaml(resolved))
+    write_csv(out / R.SPLIT_CSV, ["line", "image", "label", "order", "object_id", "split"], data.split_rows())
+
+    import keras
+
+    from autoorder.features import BackboneBank, FeatureCache
+    from autoorder.space import SearchSpace
+    from autoorder.tuner import AutoOrderTuner, make_oracle
+
+    bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
+    cache = None
+    if cfg.cache.enabled:
+        spill = C.resolve_path(cfg.base_dir, cfg.cache.dir) if cfg.cache.dir else out / "cache"
+        cache = FeatureCache(memory_mb=cfg.cache.memory_mb, spill_dir=spill, progress=log)
+    space = SearchSpace(cfg, registry, data, bank, cache, log)
+
+    times_path = out / "trial_seconds.json"
+    times: dict = read_json(times_path, "trial times") if times_path.exists() else {}
+    t0 = time.monotonic()
+    best = {"score": None}
+    for t in R.ranked([{"id": k, "status": "COMPLETED", "val_accuracy": v.get("score")} for k, v in times.items()]):
+        best["score"] = t["val_accuracy"]
+        break
+    total = cfg.tuner.max_trials
+
+    def on_trial(trial: Any, seconds: float) -> None:
+        score = trial.score if R.is_finite(trial.score) else None
+        times[trial.trial_id] = {"seconds": round(seconds, 3), "score": score}
+        write_json(times_path, times)
+        if score is not None and (best["score"] is None or score > best["score"]):
+            best["score"] = score
+        done = len(times)
+        hp = trial.hyperparameters.values
+        what = f"{hp.get(C.HP_BACKBONE)}, freeze={_freeze_of(hp)}, order={hp.get(C.HP_ENCODING)}"
+        status = str(getattr(trial.status, "value", trial.status))
+        score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
+        best_txt = f"{best['score']:.4f}" if best["score"] is not None else "-"
+        log(
+            f"trial {done}/{total}  {score_txt}  best {best_txt}  ({what})  "
+            f"{seconds:.1f}s  elapsed {_fmt_elapsed(time.monotonic() - t0)}"
+        )
+
+    keras.utils.set_random_seed(cfg.tuner.seed)
+    tuner = AutoOrderTuner(
+        make_oracle(cfg), space, on_trial=on_trial, directory=str(out), project_name=TUNER_DIR, overwrite=False
+    )
+    tuner.search(verbose=0)
+
+    trials = [trial_record(t, times.get(t.trial_id, {}).get("seconds")) for t in tuner.oracle.trials.values()]
+    trials.sort(key=lambda t: t["id"])
+    ranking = R.ranked(trials)
+    results: dict = {
+        "autoorder_version": __version__,
+        "run_dir": str(out.resolve()),
+        "config": str(out / R.RESOLVED),
+        "dataset": data.summary(),
+        "trials": trials,
+        "ranking": [t["id"] for t in ranking],
+        "best": None,
+        "versions": versions(),
+        "seconds": round(sum(t.get("seconds") or 0 for t in trials), 3),
+    }
+    if cache is not None:
+        results["cache"] = {"backbone_passes": cache.total_passes()}
+    if not ranking:
+        R.write_results(out, results)
+        reasons = "; ".join(f"trial {t['id']}: {t['reason']}" for t in trials[:5])
+        raise RunError(f"No trial of the search in {str(out)!r} finished with a finite score ({reasons}).")
+    best_trial = ranking[0]
+    log(f"exporting the best model (trial {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
+    results["best"] = export_best(tuner, space, best_trial, data, out)
+    R.write_results(out, results)
+    return results
+
+
+def _freeze_of(hp: dict) -> Any:
+    b = hp.get(C.HP_BACKBONE)
+    return hp.get(f"{b}/{C.HP_FREEZE}")
+
+
+def _fmt_elapsed(s: float) -> str:
+    m, sec = divmod(int(s), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
+
+
+def check_space(cfg: C.Config, registry: Any) -> None:
+    """Every named backbone, encoding and freeze point exists (before any data is read)."""
+    from autoorder.space import freeze_values
+
+    for name in cfg.space.backbones:
+        if name not in registry.backbones:
+            raise ConfigError(
+                f"The 'space.backbones' key in {cfg.source} names {name!r}, which is not a registered backbone. "
+                f"Expected one of {registry.list_backbones()}.{C.did_you_mean(name, registry.backbones)}"
+            )
+    for name in cfg.space.order_encodings:
+        if name not in registry.encodings:
+            raise ConfigError(
+                f"The 'space.order_encodings' key in {cfg.source} names {name!r}, which is not a registered encoding. "
+                f"Expected one of {registry.list_encodings()}.{C.did_you_mean(name, registry.encodings)}"
+            )
+    freeze_values(cfg, registry)
+
+
+def export_best(tuner: Any, space: Any, best_trial: dict, data: Any, out: Path) -> dict:
+    """Rebuild the best trial, load its best epoch, export image+order -> probabilities, test it."""
+    import keras
+
+    trial = tuner.oracle.get_trial(best_trial["id"])
+    tuner.load_model(trial)  # builds via space.build and loads the checkpoint of its best epoch
+    model = space.export()
+    path = out / R.BEST_MODEL
+    tmp = out / (".tmp-" + R.BEST_MODEL)
+    model.save(tmp)
+    os.replace(tmp, path)
+    write_json(out / R.LABELS, data.classes)
+
+    idx = data.indices("test")
+    probs = model.predict(
+        {"image": data.images[idx].astype(np.float32), "order": data.orders[idx]}, batch_size=64, verbose=0
+    )
+    pred = probs.argmax(axis=1)
+    y = data.y[idx]
+    per_order = {}
+    for o in sorted(set(int(v) for v in data.orders[idx])):
+        m = data.orders[idx] == o
+        per_order[str(o)] = {"n": int(m.sum()), "accuracy": float((pred[m] == y[m]).mean())}
+    rows = []
+    for j, i in enumerate(idx):
+        r = data.rows[i]
+        rows.append([r.path, r.group, r.order, r.label, data.classes[pred[j]], round(float(probs[j, pred[j]]), 6)])
+    write_csv(out / R.TEST_PREDICTIONS, ["image", "object_id", "order", "label", "predicted", "probability"], rows)
+    return {
+        "trial": best_trial["id"],
+        "hyperparameters": best_trial["hyperparameters"],
+        "val_accuracy": best_trial["val_accuracy"],
+        "test_accuracy": float((pred == y).mean()),
+        "test_images": int(len(idx)),
+        "test_per_order": per_order,
+        "model": R.BEST_MODEL,
+        "keras_version": keras.__version__,
+    }

@@ -1,0 +1,115 @@
+import pytest
+
+from autoorder.config import Config, apply_overrides, from_dict, load_config, resolved_dict
+from autoorder.errors import ConfigError
+
+BASE = {"data": {"manifest": "m.csv"}}
+
+
+def cfg(**sections):
+    raw = {**BASE, **sections}
+    return from_dict(raw, "c.yaml")
+
+
+def test_defaults_filled_and_frozen():
+    c = cfg()
+    assert isinstance(c, Config)
+    assert c.data.image_size == 64 and c.tuner.algorithm == "random"
+    assert c.space.backbones == ("tiny_cnn",)
+    assert c.data.columns == {"image": "image", "label": "label", "order": "order", "group": "object_id"}
+    with pytest.raises(Exception):
+        c.tuner.max_trials = 3  # frozen
+
+
+def test_single_value_becomes_fixed_tuple():
+    c = cfg(space={"backbones": "tiny_cnn", "learning_rate": 0.01, "head_depth": [0, 2]})
+    assert c.space.backbones == ("tiny_cnn",)
+    assert c.space.learning_rate == (0.01,)
+    assert c.space.head_depth == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        ({"data": {"manifest": "m.csv", "imagesize": 32}}, r"Unknown key 'data.imagesize'.*Did you mean 'image_size'"),
+        ({**BASE, "tunr": {}}, r"Unknown key 'tunr'.*Did you mean 'tuner'"),
+        ({**BASE, "tuner": {"max_trials": 0}}, r"'tuner.max_trials'.*int >= 1. Got 0"),
+        ({**BASE, "tuner": {"max_trials": "10"}}, r"'tuner.max_trials'.*Got '10'"),
+        ({**BASE, "tuner": {"algorithm": "randon"}}, r"'tuner.algorithm'.*Got 'randon'.*Did you mean 'random'"),
+        ({**BASE, "space": {"head_depth": [0, 5]}}, r"'space.head_depth'.*\[0, 3\].*Got \[0, 5\]"),
+        ({**BASE, "space": {"learning_rate": [0.0]}}, r"'space.learning_rate'"),
+        ({**BASE, "space": {"backbones": []}}, r"'space.backbones'.*non-empty list"),
+        ({**BASE, "space": {"order_encodings": ["none", "none"]}}, r"without duplicates"),
+        ({**BASE, "space": {"weights": 3}}, r"'space.weights'.*imagenet"),
+        ({**BASE, "data": {"manifest": "m.csv", "split": {"val": 0.6}}}, r"'data.split.val'"),
+        ({**BASE, "data": {"manifest": "m.csv", "split": {"val": 0.45, "test": 0.45}}}, r"add up"),
+        ({**BASE, "data": {"manifest": "m.csv", "columns": {"img": "x"}}}, r"'data.columns'.*Did you mean 'image'"),
+        ({**BASE, "data": {"manifest": "m.csv", "columns": {"image": "a", "label": "a"}}}, r"distinct column names"),
+        ({"data": {}}, r"'data.manifest'.*required"),
+        ({}, r"'data' key.*required"),
+        ([1, 2], r"mapping at the top level"),
+        ({**BASE, "tuner": [1]}, r"'tuner'.*must be a mapping"),
+        ({**BASE, "data": {"manifest": "m.csv", "on_bad_image": "ignore"}}, r"'data.on_bad_image'.*\['error', 'skip'\]"),
+        ({**BASE, "cache": {"enabled": "yes"}}, r"'cache.enabled'.*true or false"),
+    ],
+)
+def test_bad_values_name_key_value_and_expectation(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        from_dict(raw, "c.yaml")
+
+
+def test_order_encodings_need_an_order_column():
+    with pytest.raises(ConfigError, match=r"order_encodings.*data.columns.order is null"):
+        cfg(data={"manifest": "m.csv", "columns": {"order": None}})
+    c = cfg(data={"manifest": "m.csv", "columns": {"order": None}}, space={"order_encodings": "none"})
+    assert not c.uses_order
+
+
+def test_set_overrides_go_through_validation(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  manifest: m.csv\n")
+    c = load_config(p, ["tuner.max_trials=20", "space.backbones=[tiny_cnn]", "data.split.seed=3"])
+    assert c.tuner.max_trials == 20 and c.data.split.seed == 3
+    with pytest.raises(ConfigError, match=r"'tuner.max_trials'.*Got -1"):
+        load_config(p, ["tuner.max_trials=-1"])
+    with pytest.raises(ConfigError, match=r"Unknown key 'tuner.max_trail'.*max_trials"):
+        load_config(p, ["tuner.max_trail=3"])
+    with pytest.raises(ConfigError, match=r"KEY=VALUE"):
+        load_config(p, ["tuner.max_trials"])
+
+
+def test_yaml_python_tags_are_refused(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML.*safe_load"):
+        load_config(p)
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"is a folder"):
+        load_config(tmp_path)
+    p = tmp_path / "bad.yaml"
+    p.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"line \d+"):
+        load_config(p)
+
+
+def test_resolved_paths_are_absolute(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  manifest: data/m.csv\nspace:\n  weights: w.weights.h5\n")
+    d = resolved_dict(load_config(p))
+    assert d["data"]["manifest"] == str(tmp_path / "data" / "m.csv")
+    assert d["space"]["weights"] == str(tmp_path / "w.weights.h5")
+    assert d["plugins"]["paths"] == [str(tmp_path / "plugins")]
+    # The resolved dict validates again to the same config.
+    again = from_dict(d, "r.yaml")
+    assert again.weights_value() == load_config(p).weights_value()
+    assert again.tuner == load_config(p).tuner and again.space.backbones == load_config(p).space.backbones
+
+
+def test_apply_overrides_does_not_touch_input():
+    raw = {"data": {"manifest": "m.csv"}}
+    new = apply_overrides(raw, ["tuner.epochs=3"])
+    assert "tuner" not in raw and new["tuner"]["epochs"] == 3
