@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,14 @@ class LoadReport:
     conversions: dict[str, int] = field(default_factory=dict)
     exif_rotated: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, mode: str | None = None, rotated: bool = False) -> None:
+        with self._lock:
+            if mode is not None:
+                self.conversions[mode] = self.conversions.get(mode, 0) + 1
+            if rotated:
+                self.exif_rotated += 1
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -73,11 +82,11 @@ def load_image(path: Path, size: int, max_pixels: int, report: LoadReport | None
                 if orientation not in (1, None):
                     im = ImageOps.exif_transpose(im)
                     if report is not None:
-                        report.exif_rotated += 1
+                        report.count(rotated=True)
                 mode = im.mode
                 rgb = _to_rgb(im)
                 if report is not None and mode != "RGB":
-                    report.conversions[mode] = report.conversions.get(mode, 0) + 1
+                    report.count(mode)
                 rgb = rgb.resize((size, size), Image.BILINEAR)
                 return np.asarray(rgb, dtype=np.uint8)
     except BadImage:
@@ -108,7 +117,8 @@ def load_images(
         try:
             out[i] = load_image(paths[i], size, max_pixels, report)
         except BadImage as e:
-            report.bad.append((i, str(e)))
+            with report._lock:
+                report.bad.append((i, str(e)))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, _ in enumerate(pool.map(one, range(len(paths))), start=1):

@@ -1,0 +1,36 @@
+"""Small builders shared by tests: tiny image datasets written to tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_image(path: Path, size: int = 16, value: int = 128, mode: str = "RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.full((size, size, 3), value, dtype=np.uint8)
+    Image.fromarray(arr, "RGB").convert(mode).save(path)
+    return path
+
+
+def write_manifest(root: Path, rows: list[list], header=("image", "label", "order", "object_id")) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    text = ",".join(header) + "\n" + "".join(",".join(str(c) for c in r) + "\n" for r in rows)
+    p = root / "manifest.csv"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def simple_dataset(root: Path, classes=("a", "b"), objects_per_class=4, size=16) -> Path:
+    """Each object: 3 photos with orders 1,2,3; class decides the brightness."""
+    rows = []
+    for ci, c in enumerate(classes):
+        for k in range(objects_per_class):
+            obj = f"{c}{k}"
+            for order in (1, 2, 3):
+                rel = f"img/{obj}_{order}.png"
+                write_image(root / rel, size, value=40 + 150 * ci + 10 * order)
+                rows.append([rel, c, order, obj])
+    return write_manifest(root, rows)

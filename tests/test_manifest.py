@@ -1,0 +1,112 @@
+import os
+
+import pytest
+
+from autoorder.errors import DataError
+from autoorder.manifest import UNKNOWN_ORDER, read_manifest
+from autoorder.split import grouped_split
+
+from helpers import simple_dataset, write_image, write_manifest
+
+COLS = {"image": "image", "label": "label", "order": "order", "group": "object_id"}
+
+
+def test_reads_rows_and_resolves_paths(tmp_path):
+    m = read_manifest(simple_dataset(tmp_path), COLS)
+    assert len(m.rows) == 24 and m.labels == ["a", "b"]
+    r = m.rows[0]
+    assert r.line == 2 and r.order == 1 and r.group == "a0" and r.image == (tmp_path / "img/a0_1.png").resolve()
+
+
+def test_custom_column_names_and_optional_group(tmp_path):
+    write_image(tmp_path / "x.png")
+    p = write_manifest(tmp_path, [["x.png", "cat", "2"], ["x.png", "dog", "1"]], header=("file", "cls", "pos"))
+    m = read_manifest(p, {"image": "file", "label": "cls", "order": "pos", "group": None})
+    assert [r.group for r in m.rows] == ["row2", "row3"] and [r.order for r in m.rows] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        ([["../x.png", "a", 1, "o"]], r"line 2.*leads outside"),
+        ([["/etc/passwd", "a", 1, "o"]], r"line 2.*absolute"),
+        ([["x.png", "", 1, "o"]], r"line 2.*label.*empty"),
+        ([["x.png", "a", 1, ""]], r"line 2.*object id.*empty"),
+        ([["x.png", "a", "", "o"]], r"line 2.*order.*Got ''"),
+        ([["x.png", "a", "nan", "o"]], r"order.*Got 'nan'"),
+        ([["x.png", "a", "-1", "o"]], r"order.*Got '-1'"),
+        ([["x.png", "a", "1.5", "o"]], r"order.*Got '1.5'"),
+        ([["x.png", "a", "99999", "o"]], r"order.*Got '99999'"),
+        ([["x.png", "a", 1, "o"], ["x.png", "b", 2, "o"]], r"line 3.*object 'o' has label 'b'.*line 2.*'a'"),
+        ([["x.png", "a", 1]], r"line 2: 3 fields, expected 4"),
+    ],
+)
+def test_bad_rows(tmp_path, rows, match):
+    write_image(tmp_path / "x.png")
+    p = write_manifest(tmp_path, rows)
+    with pytest.raises(DataError, match=match):
+        read_manifest(p, COLS)
+
+
+def test_whole_file_problems(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_manifest(tmp_path / "none.csv", COLS)
+    with pytest.raises(DataError, match="is a folder"):
+        read_manifest(tmp_path, COLS)
+    p = tmp_path / "m.csv"
+    p.write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        read_manifest(p, COLS)
+    p.write_text("image,label,order,object_id\n")
+    with pytest.raises(DataError, match="header but no rows"):
+        read_manifest(p, COLS)
+    p.write_text("image,label,order\nx.png,a,1\n")
+    with pytest.raises(DataError, match=r"no column 'object_id'.*data.columns.group.*null"):
+        read_manifest(p, COLS)
+    p.write_text("image,label,label,order,object_id\n")
+    with pytest.raises(DataError, match=r"\['label'\] appear more than once"):
+        read_manifest(p, COLS)
+    p.write_bytes(b"image,label,order,object_id\nx.png,caf\xe9,1,o\n")
+    with pytest.raises(DataError, match=r"not UTF-8.*line 2"):
+        read_manifest(p, COLS)
+    p.write_text("imag,label,order,object_id\nx.png,a,1,o\n")
+    with pytest.raises(DataError, match=r"no column 'image'.*Did you mean 'imag'"):
+        read_manifest(p, COLS)
+
+
+def test_symlink_escaping_the_folder_is_refused(tmp_path):
+    outside = write_image(tmp_path / "outside" / "secret.png")
+    root = tmp_path / "data"
+    root.mkdir()
+    os.symlink(outside, root / "link.png")
+    p = write_manifest(root, [["link.png", "a", 1, "o"]])
+    with pytest.raises(DataError, match="leads outside"):
+        read_manifest(p, COLS)
+
+
+def test_lenient_order_at_predict_time(tmp_path):
+    write_image(tmp_path / "x.png")
+    p = write_manifest(tmp_path, [["x.png", "a", "", "o"], ["x.png", "a", "7", "o"], ["x.png", "a", "-3", "o"]])
+    m = read_manifest(p, COLS, strict_order=False)
+    assert [r.order for r in m.rows] == [UNKNOWN_ORDER, 7, UNKNOWN_ORDER]
+
+
+def test_grouped_split_keeps_objects_whole_and_is_stratified():
+    groups, labels = [], []
+    for c in "abc":
+        for k in range(10):
+            for _ in range(3):
+                groups.append(f"{c}{k}")
+                labels.append(c)
+    a = grouped_split(groups, labels, 0.2, 0.2, seed=0)
+    assert set(a) == set(groups)
+    for split in ("train", "val", "test"):
+        assert {g[0] for g, s in a.items() if s == split} == set("abc")
+    assert a == grouped_split(groups, labels, 0.2, 0.2, seed=0)
+    assert a != grouped_split(groups, labels, 0.2, 0.2, seed=1)
+
+
+def test_split_refuses_classes_with_too_few_objects():
+    groups = ["a0", "a1", "a2", "b0"]
+    with pytest.raises(DataError, match=r"class 'b' has 1 object"):
+        grouped_split(groups, list("aaab"), 0.2, 0.2, seed=0)
