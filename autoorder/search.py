@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +27,8 @@ TUNER_DIR = "tuner"
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # Reloading a trial's best epoch restores weights, not optimizer slots: expected, not news.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
 
 
 def versions() -> dict:

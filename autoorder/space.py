@@ -23,7 +23,6 @@ from autoorder import config as C
 from autoorder.dataset import Dataset
 from autoorder.errors import ConfigError
 from autoorder.features import POOLED, BackboneBank, FeatureCache
-from autoorder.graph import split_model
 from autoorder.model import (
     FEATURES_INPUT,
     ORDER_INPUT,
@@ -156,6 +155,8 @@ class SearchSpace(kt.HyperModel):
             return None, shape
         if plan.freeze == C.FREEZE_NONE:
             return backbone, tuple(int(d) for d in backbone.input.shape[1:])
+        from autoorder.graph import split_model
+
         prefix, suffix = split_model(backbone, plan.freeze)
         return suffix, tuple(int(d) for d in prefix.output.shape[1:])
 
@@ -256,6 +257,7 @@ class SearchSpace(kt.HyperModel):
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            shuffle=False,  # tf.data shuffles, seeded
             verbose=0,
         )
 

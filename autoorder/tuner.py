@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 import keras_tuner as kt
+from keras_tuner.src import config as kt_config
 
 from autoorder.config import Config
 
@@ -38,6 +39,9 @@ class AutoOrderTuner(kt.Tuner):
     """Runs trials of a `SearchSpace`; reports each finished trial to `on_trial`."""
 
     def __init__(self, oracle: kt.Oracle, hypermodel: Any, on_trial: Callable[[Any, float], None] | None = None, **kwargs: Any):
+        # Keras Tuner prints the traceback of every failed trial in debug mode; the reason is
+        # kept in the trial instead (results.json, trials.csv).
+        kt_config.DEBUG = False
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.on_trial = on_trial
         self._started: dict[str, float] = {}

@@ -31,6 +31,6 @@ def simple_dataset(root: Path, classes=("a", "b"), objects_per_class=4, size=16)
             obj = f"{c}{k}"
             for order in (1, 2, 3):
                 rel = f"img/{obj}_{order}.png"
-                write_image(root / rel, size, value=40 + 150 * ci + 10 * order)
+                write_image(root / rel, size, value=(40 + 70 * ci + 10 * order) % 256)
                 rows.append([rel, c, order, obj])
     return write_manifest(root, rows)
