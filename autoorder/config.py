@@ -170,6 +170,14 @@ def _columns(v: Any) -> dict:
     return merged
 
 
+def _options(v: Any) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(o, dict) for k, o in v.items()):
+        raise _Invalid("a mapping of backbone name -> mapping of options (e.g. keras_file: {path: model.keras})")
+    return v
+
+
 def _f(default: Any, spec: Spec, doc: str = "") -> Any:
     kw = {"default_factory": (lambda d=default: copy.deepcopy(d))} if isinstance(default, (dict, list)) else {"default": default}
     return field(metadata={"spec": spec, "doc": doc}, **kw)
@@ -203,6 +211,7 @@ class SpaceConfig:
     order_encodings: tuple = _f(["none", "onehot", "embedding", "film"], _choices(_str()), "order encodings")
     learning_rate: tuple = _f([1e-3, 3e-4], _choices(_float(0.0, 1.0, lo_open=True)), "Adam learning rate")
     batch_size: int = _f(32, _int(1, 4096), "batch size")
+    backbone_options: dict = _f({}, _options, "per-backbone options, passed to the plugin's configure(**options)")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ POOLED = FREEZE_ALL  # the cut "all" is the backbone's pooled output
 class _Built:
     initial_weights: list
     fingerprint: str
-    output_rank: int
+    output_shape: tuple
 
 
 class BackboneBank:
@@ -57,16 +57,24 @@ class BackboneBank:
             h.update(model.to_json().encode())
             for w in weights:
                 h.update(np.ascontiguousarray(w).tobytes())
-            self._built[key] = _Built(weights, h.hexdigest()[:16], len(model.output.shape))
+            self._built[key] = _Built(weights, h.hexdigest()[:16], tuple(int(d) for d in model.output.shape[1:]))
             return model
         model = plugin.build(image_size, None)
         model.set_weights(self._built[key].initial_weights)
         return model
 
-    def fingerprint(self, name: str, image_size: int) -> str:
+    def _info(self, name: str, image_size: int) -> _Built:
         if (name, image_size) not in self._built:
             self.build(name, image_size)
-        return self._built[(name, image_size)].fingerprint
+        return self._built[(name, image_size)]
+
+    def fingerprint(self, name: str, image_size: int) -> str:
+        return self._info(name, image_size).fingerprint
+
+    def pooled_shape(self, name: str, image_size: int) -> tuple:
+        """Shape of the backbone output after global pooling (what `all` caches)."""
+        shape = self._info(name, image_size).output_shape
+        return (shape[-1],) if len(shape) == 3 else shape
 
 
 def _check_model(model: Any, name: str, image_size: int) -> None:

@@ -65,11 +65,16 @@ def build_training_model(trunk: keras.Model | None, input_shape: tuple, head: ke
     return keras.Model({FEATURES_INPUT: inp, ORDER_INPUT: order}, probs, name="trainer")
 
 
-def build_export_model(backbone: keras.Model, head: keras.Model, image_size: int) -> keras.Model:
-    """The deliverable: inputs `image` (pixels 0..255) and `order` (int) -> probabilities."""
+def build_export_model(backbone: keras.Model, head: keras.Model, image_size: int, pool_first: bool = False) -> keras.Model:
+    """The deliverable: inputs `image` (pixels 0..255) and `order` (int) -> probabilities.
+
+    `pool_first`: the head was trained on pooled backbone output (frozen backbone, cached).
+    """
     image = keras.Input((image_size, image_size, 3), name=IMAGE_INPUT)
     order = keras.Input((), dtype="int32", name=ORDER_INPUT)
     feats = backbone(image)
+    if pool_first:
+        feats = pool(feats)
     probs = head({FEATURES_INPUT: feats, ORDER_INPUT: order})
     return keras.Model({IMAGE_INPUT: image, ORDER_INPUT: order}, probs, name="autoorder")
 

@@ -123,4 +123,30 @@ def load_registry(
 
 
 def registry_for(cfg: Any) -> Registry:
-    return load_registry(cfg.plugin_paths(), cfg.plugins.disable, cfg.plugins.entry_points)
+    """The registry a config sees, with `space.backbone_options` applied through `configure`."""
+    reg = load_registry(cfg.plugin_paths(), cfg.plugins.disable, cfg.plugins.entry_points)
+    for name, options in cfg.space.backbone_options.items():
+        configure_backbone(reg, name, options, cfg)
+    return reg
+
+
+def configure_backbone(reg: Registry, name: str, options: dict, cfg: Any) -> None:
+    from autoorder.config import ConfigError, did_you_mean
+
+    if name not in reg.backbones:
+        raise ConfigError(
+            f"The 'space.backbone_options' key in {cfg.source} names {name!r}, which is not a registered backbone. "
+            f"Expected one of {reg.list_backbones()}.{did_you_mean(name, reg.backbones)}"
+        )
+    entry = reg.backbones[name]
+    configure = getattr(entry.obj, "configure", None)
+    if not callable(configure):
+        raise ConfigError(
+            f"The 'space.backbone_options.{name}' key in {cfg.source} gives options, but backbone {name!r} "
+            f"({entry.source}) takes none (it has no configure method)."
+        )
+    try:
+        configured = configure(base_dir=cfg.base_dir, **options)
+    except TypeError as e:
+        raise ConfigError(f"The 'space.backbone_options.{name}' key in {cfg.source} is not accepted: {e}.") from None
+    reg.backbones[name] = type(entry)(name, configured, entry.source)

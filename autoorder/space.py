@@ -148,11 +148,8 @@ class SearchSpace(kt.HyperModel):
             dropout=plan.dropout,
         )
 
-    def trunk(self, plan: TrialPlan, backbone: keras.Model) -> tuple[keras.Model | None, tuple]:
-        """What trains of the backbone, and the shape of what it eats."""
-        if plan.freeze == C.FREEZE_ALL:
-            shape = tuple(self._pooled_shape(backbone))
-            return None, shape
+    def trunk(self, plan: TrialPlan, backbone: keras.Model) -> tuple[keras.Model, tuple]:
+        """What trains of the backbone (a cut or everything), and the shape of what it eats."""
         if plan.freeze == C.FREEZE_NONE:
             return backbone, tuple(int(d) for d in backbone.input.shape[1:])
         from autoorder.graph import split_model
@@ -160,33 +157,38 @@ class SearchSpace(kt.HyperModel):
         prefix, suffix = split_model(backbone, plan.freeze)
         return suffix, tuple(int(d) for d in prefix.output.shape[1:])
 
-    @staticmethod
-    def _pooled_shape(backbone: keras.Model) -> tuple:
-        shape = backbone.output.shape
-        return (int(shape[-1]),) if len(shape) == 4 else tuple(int(d) for d in shape[1:])
-
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         plan = self.declare(hp)
-        backbone = self.bank.build(plan.backbone, self.image_size)
-        if self.cfg.space.weights is not None:
-            freeze_batchnorm(backbone)
-        trunk, in_shape = self.trunk(plan, backbone)
         encoding = self.registry.get_encoding(plan.encoding)
-        head_feature_shape = self._pooled_shape(backbone) if trunk is None else tuple(int(d) for d in trunk.output.shape[1:])
+        if plan.freeze == C.FREEZE_ALL:
+            # Nothing of the backbone trains: the head eats cached pooled features directly,
+            # and no backbone is even built for the trial.
+            backbone, trunk = None, None
+            in_shape = head_shape = self.bank.pooled_shape(plan.backbone, self.image_size)
+        else:
+            backbone = self.bank.build(plan.backbone, self.image_size)
+            if self.cfg.space.weights is not None:
+                freeze_batchnorm(backbone)
+            trunk, in_shape = self.trunk(plan, backbone)
+            head_shape = tuple(int(d) for d in trunk.output.shape[1:])
         with hp.conditional_scope(C.HP_ENCODING, [plan.encoding]), hp.name_scope(plan.encoding):
-            head = build_head(head_feature_shape, self.head_spec(plan), encoding, hp)
+            head = build_head(head_shape, self.head_spec(plan), encoding, hp)
         model = build_training_model(trunk, in_shape, head)
         model.compile(
             optimizer=keras.optimizers.Adam(plan.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        self.last_backbone, self.last_head = backbone, head
+        self.last_plan, self.last_backbone, self.last_head = plan, backbone, head
         return model
 
     def export(self) -> keras.Model:
         """The last built trial as a deliverable (image + order -> probabilities)."""
-        return build_export_model(self.last_backbone, self.last_head, self.image_size)
+        backbone = self.last_backbone
+        if backbone is None:  # frozen trial: the backbone as it was before any training
+            backbone = self.bank.build(self.last_plan.backbone, self.image_size)
+        pool_first = self.last_plan.freeze == C.FREEZE_ALL
+        return build_export_model(backbone, self.last_head, self.image_size, pool_first=pool_first)
 
     # ----- data --------------------------------------------------------------------------
     def inputs_for(self, plan: TrialPlan) -> np.ndarray:

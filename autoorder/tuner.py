@@ -8,10 +8,15 @@ finished one through a callback, since library code does not print.
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
+import keras
 import keras_tuner as kt
+from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src import config as kt_config
 
 from autoorder.config import Config
@@ -51,19 +56,36 @@ class AutoOrderTuner(kt.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        hp = trial.hyperparameters
-        if "tuner/epochs" in hp.values:
-            kwargs["epochs"] = hp.values["tuner/epochs"]
-            kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
-        return super().run_trial(trial, *args, **kwargs)
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict:
+        """Build, restore an interrupted run of this trial if any, train, report the best score.
 
-    def _build_hypermodel(self, hp: Any) -> Any:
-        model = super()._build_hypermodel(hp)
-        parent = hp.values.get("tuner/trial_id")
-        if parent is not None:  # Hyperband continues a trial of the previous round
-            model.load_weights(self._get_checkpoint_fname(parent))
-        return model
+        After every epoch the trial's weights, optimizer state and progress are saved in its
+        folder, so a killed search continues an interrupted trial from its last finished
+        epoch instead of starting it over.
+        """
+        hp = trial.hyperparameters
+        epochs = kwargs.pop("epochs", self.hypermodel.cfg.tuner.epochs)
+        initial_epoch = kwargs.pop("initial_epoch", 0)
+        if "tuner/epochs" in hp.values:  # Hyperband's budget for this round
+            epochs = hp.values["tuner/epochs"]
+            initial_epoch = hp.values["tuner/initial_epoch"]
+        model = self._try_build(hp)
+        state = EpochState(self.get_trial_dir(trial.trial_id))
+        best = float("-inf")
+        resumed = state.load(model)
+        if resumed is not None:
+            initial_epoch, best = resumed
+        checkpoint = tuner_utils.SaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
+        checkpoint.best_value = best
+        callbacks = [tuner_utils.TunerCallback(self, trial), checkpoint, state]
+        if initial_epoch < epochs:
+            history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
+            scores = [v for v in history.history.get(OBJECTIVE, []) if v == v]
+            best = max([best, *scores])
+        state.clear()
+        if best == float("-inf"):
+            raise kt.errors.FailedTrialError("the trial produced no val_accuracy")
+        return {OBJECTIVE: best}
 
     def on_trial_begin(self, trial: Any) -> None:
         self._started[trial.trial_id] = time.monotonic()
@@ -74,3 +96,48 @@ class AutoOrderTuner(kt.Tuner):
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         if self.on_trial is not None:
             self.on_trial(self.oracle.get_trial(trial.trial_id), seconds)
+
+
+class EpochState(keras.callbacks.Callback):
+    """Saves weights, optimizer state and progress of a running trial after every epoch."""
+
+    WEIGHTS = "last_epoch.weights.h5"
+    STATE = "last_epoch.json"
+
+    def __init__(self, trial_dir: str):
+        super().__init__()
+        self.dir = Path(trial_dir)
+        self.best = float("-inf")
+
+    def load(self, model: keras.Model) -> tuple[int, float] | None:
+        """(next epoch, best score so far) of an interrupted run, weights restored; else None."""
+        state_path, weights = self.dir / self.STATE, self.dir / self.WEIGHTS
+        if not (state_path.exists() and weights.exists()):
+            return None
+        try:
+            state = json.loads(state_path.read_text())
+            # Build the optimizer's slots first so its saved state is restored too.
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(weights)
+        except Exception:  # noqa: BLE001 - a torn checkpoint means: run the trial from its start
+            return None
+        self.best = float(state["best"])
+        return int(state["epoch"]), self.best
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from autoorder.fileio import atomic_path, write_json
+
+        score = (logs or {}).get(OBJECTIVE)
+        if score is not None and score == score:
+            self.best = max(self.best, float(score))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.dir / self.WEIGHTS) as tmp:
+            # Keras wants the .weights.h5 suffix; write beside and move into the temporary name.
+            staging = tmp.with_name(tmp.name + ".weights.h5")
+            self.model.save_weights(staging)
+            os.replace(staging, tmp)
+        write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best})
+
+    def clear(self) -> None:
+        for name in (self.WEIGHTS, self.STATE):
+            (self.dir / name).unlink(missing_ok=True)

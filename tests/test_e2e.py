@@ -1,0 +1,104 @@
+"""End to end through the CLI: generate data, search, resume, load the model elsewhere, predict."""
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from autoorder.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args):
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    return r.exit_code, r.output  # click >= 8.2: stdout and stderr together
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    code, out = _run(["datasets", "make", "glyph-views", "--out", root / "data", "--objects", 24, "--image-size", 16, "--classes", "bdpq"])
+    assert code == 0, out
+    cfg = root / "search.yaml"
+    cfg.write_text(textwrap.dedent("""
+        data:
+          manifest: data/manifest.csv
+          image_size: 16
+          split: {val: 0.2, test: 0.2, seed: 0}
+        space:
+          backbones: tiny_cnn
+          freeze: [all, none]
+          head_depth: [0, 1]
+          order_encodings: [none, film]
+          batch_size: 16
+        tuner: {max_trials: 2, epochs: 1, seed: 0}
+    """))
+    code, out = _run(["search", cfg, "--out", root / "run"])
+    assert code == 0, out
+    return root, cfg, out
+
+
+def test_search_writes_the_run_folder(searched):
+    root, _, out = searched
+    run = root / "run"
+    for name in ("config.resolved.yaml", "results.json", "trials.csv", "best_model.keras", "labels.json", "split.csv"):
+        assert (run / name).exists(), name
+    res = json.loads((run / "results.json").read_text())
+    assert len(res["trials"]) == 2
+    assert res["best"]["trial"] in res["ranking"]
+    assert 0.0 <= res["best"]["test_accuracy"] <= 1.0
+    assert json.loads((run / "labels.json").read_text()) == ["b", "d", "p", "q"]
+    assert "trial 2/2" in out and "best:" in out
+    # No object is in two splits.
+    rows = list(csv.DictReader((run / "split.csv").open()))
+    split_of = {}
+    for r in rows:
+        assert split_of.setdefault(r["object_id"], r["split"]) == r["split"]
+
+
+def test_rerun_resumes_without_running_trials_again(searched):
+    root, cfg, _ = searched
+    before = (root / "run" / "trial_seconds.json").read_text()
+    code, out = _run(["search", cfg, "--out", root / "run"])
+    assert code == 0, out
+    assert "resuming" in out and "trial 1/2" not in out
+    assert (root / "run" / "trial_seconds.json").read_text() == before
+
+
+def test_resume_with_changed_config_is_refused(searched):
+    root, cfg, _ = searched
+    code, out = _run(["search", cfg, "--out", root / "run", "--set", "tuner.epochs=2"])
+    assert code == 1
+    assert "different config" in out and "tuner.epochs: 1 -> 2" in out and "Traceback" not in out
+
+
+def test_model_loads_in_a_fresh_process_in_safe_mode(searched):
+    root, _, _ = searched
+    code = textwrap.dedent(f"""
+        import os; os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import keras, numpy as np
+        m = keras.saving.load_model({str(root / "run" / "best_model.keras")!r}, safe_mode=True)
+        names = sorted(t.name for t in m.inputs)
+        p = m.predict({{"image": np.zeros((2, 16, 16, 3), "float32"), "order": np.array([1, 5], "int32")}}, verbose=0)
+        print(names, p.shape, round(float(p.sum()), 3))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "['image', 'order'] (2, 4) 2.0" in r.stdout
+
+
+def test_predict_writes_one_row_per_image(searched):
+    root, _, _ = searched
+    out_csv = root / "pred.csv"
+    code, out = _run(["predict", root / "run", root / "data" / "manifest.csv", "--out", out_csv])
+    assert code == 0, out
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 72 and {r["predicted"] for r in rows} <= {"b", "d", "p", "q"}
+    assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
+    code, out = _run(["predict", root / "run", root / "data" / "manifest.csv", "--out", out_csv])
+    assert code == 1 and "exists" in out
