@@ -151,6 +151,50 @@ def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
 
 
 @main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Benchmark folder [benchmarks/<config name>].")
+@click.option("--seeds", default=3, show_default=True, type=int, help="Retrainings of each best configuration.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--overwrite", is_flag=True, help="Start over instead of resuming.")
+@handle_errors
+def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, ...], overwrite: bool) -> None:
+    """Measure the gain of the best order-aware model over the best image-only one."""
+    from autoorder.benchmark import run_benchmark
+    from autoorder.config import load_config
+
+    cfg = load_config(config, overrides)
+    out = out or Path("benchmarks") / config.stem
+    command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    result = run_benchmark(cfg, out, seeds=seeds, overwrite=overwrite, log=_echo_err, command=command)
+    click.echo(format_benchmark(result))
+    click.echo(f"benchmark: {out / 'benchmark.json'}")
+
+
+def _pct(ci: dict) -> str:
+    txt = f"{100 * ci['mean']:.1f}"
+    if ci.get("low") is not None:
+        txt += f" [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+    return txt
+
+
+def format_benchmark(r: dict) -> str:
+    g = r["gain"]
+    lines = [
+        f"test accuracy, % (mean [95% CI] over seeds {r['seeds']}):",
+        f"  image-only   {_pct(r['image_only']['test_accuracy'])}",
+        f"  order-aware  {_pct(r['order_aware']['test_accuracy'])}",
+        f"  gain         {_pct(g)} points; bootstrap over test objects [{100 * g['bootstrap']['low']:.1f}, {100 * g['bootstrap']['high']:.1f}]"
+        + ("" if g.get("excludes_zero") else "  (interval includes zero)"),
+        f"  per object   image-only {_pct(r['image_only']['object_accuracy'])}, order-aware {_pct(r['order_aware']['object_accuracy'])}",
+        "controls:",
+        f"  shuffled order at test  {_pct(r['controls']['shuffled_order'])}",
+        f"  order only              {100 * r['controls']['order_only']['accuracy']:.1f}",
+        f"  majority class          {100 * r['controls']['majority_class']['accuracy']:.1f}",
+    ]
+    return "\n".join(lines)
+
+
+@main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("autoorder-demo"), show_default=True)
 @handle_errors
 def demo(out: Path) -> None:
