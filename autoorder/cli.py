@@ -206,5 +206,20 @@ def demo(out: Path) -> None:
     click.echo(f"results: {out / 'run' / 'results.json'}\nbest model: {out / 'run' / 'best_model.keras'}")
 
 
+from autoorder.cli_plugins import plugins
+main.add_command(plugins)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@handle_errors
+def report(run_dir: Path) -> None:
+    """Render report.md and plots/ for RUN_DIR."""
+    from autoorder.report import render_report
+
+    path = render_report(run_dir)
+    click.echo(f"wrote {path} (plots in {path.parent / 'plots'})")
+
+
 if __name__ == "__main__":
     main()
