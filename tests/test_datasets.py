@@ -154,7 +154,7 @@ def test_fonts_render_letters_and_digits():
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("nope", {}, r"'name' parameter of datasets make must be one of 'digits-views', 'glyph-views'. Got 'nope'"),
+        ("nope", {}, r"'name' parameter of datasets make must be one of 'digits-views', 'glyph-caps', 'glyph-views'. Got 'nope'"),
         (
             "glyph-views",
             {"objects": 7, "classes": "bdpq"},
@@ -241,7 +241,7 @@ def test_the_manifest_reads_like_user_data(tmp_path):
 
 def test_list_datasets_describes_both():
     found = {d["name"]: d for d in list_datasets()}
-    assert set(found) == {"glyph-views", "digits-views"}
+    assert set(found) == {"glyph-views", "glyph-caps", "digits-views"}
     for d in found.values():
         assert set(d) == {"name", "description", "provenance", "default_objects", "default_image_size"}
         assert d["description"] and "\n" not in d["description"]

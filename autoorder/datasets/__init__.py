@@ -19,7 +19,9 @@ from autoorder.datasets import digits_views, glyph_views
 from autoorder.datasets._common import CALLER, Generator, write_dataset
 from autoorder.errors import ConfigError, describe
 
-_REGISTRY: dict[str, Generator] = {g.name: g for g in (glyph_views.GENERATOR, digits_views.GENERATOR)}
+_REGISTRY: dict[str, Generator] = {
+    g.name: g for g in (glyph_views.GENERATOR, glyph_views.CAPS_GENERATOR, digits_views.GENERATOR)
+}
 
 __all__ = ["list_datasets", "make_dataset"]
 

@@ -130,3 +130,19 @@ GENERATOR = Generator(
     draw=draw,
     material=material,
 )
+
+# A disjoint source task from the same material: capitals. autoorder pretrains a backbone on it
+# and transfers it (through the keras_file backbone) to glyph-views, the way ImageNet weights
+# are used on a connected machine.
+CAPS_GENERATOR = Generator(
+    name="glyph-caps",
+    prefix="c",
+    description="Printed capitals A-Z, same views and fonts: a disjoint source task for offline pretraining.",
+    default_objects=520,
+    default_image_size=32,
+    alphabet=string.ascii_uppercase,
+    provenance=provenance,
+    sources=lambda label: fonts(),
+    draw=draw,
+    material=material,
+)
