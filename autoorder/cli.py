@@ -48,6 +48,12 @@ def main(debug: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _tensorflow() -> None:
+    from autoorder.quiet import import_tensorflow
+
+    import_tensorflow()
+
+
 # ----- datasets ----------------------------------------------------------------------------
 @main.group()
 def datasets() -> None:
@@ -88,6 +94,7 @@ def datasets_make(name: str, out: Path, seed: int, objects: int | None, image_si
 @handle_errors
 def validate(config: Path, overrides: tuple[str, ...]) -> None:
     """Check CONFIG, its plugins and every manifest row, without training."""
+    _tensorflow()
     from autoorder.validate import validate_config
 
     summary = validate_config(config, overrides, log=_echo_err)
@@ -110,6 +117,7 @@ def validate(config: Path, overrides: tuple[str, ...]) -> None:
 @handle_errors
 def search(config: Path, out: Path | None, overrides: tuple[str, ...], overwrite: bool) -> None:
     """Run (or resume) the search described by CONFIG."""
+    _tensorflow()
     from autoorder.config import load_config
     from autoorder.search import run_search
 
@@ -144,6 +152,7 @@ def format_ranking(results: dict, top: int = 10) -> str:
 @handle_errors
 def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
     """Predict every image of MANIFEST with the best model of RUN_DIR."""
+    _tensorflow()
     from autoorder.predict import predict_manifest
 
     n = predict_manifest(run_dir, manifest, out, overwrite=overwrite, log=_echo_err)
@@ -159,6 +168,7 @@ def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
 @handle_errors
 def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, ...], overwrite: bool) -> None:
     """Measure the gain of the best order-aware model over the best image-only one."""
+    _tensorflow()
     from autoorder.benchmark import run_benchmark
     from autoorder.config import load_config
 
@@ -199,6 +209,7 @@ def format_benchmark(r: dict) -> str:
 @handle_errors
 def demo(out: Path) -> None:
     """Generate a small glyph-views set and run a small search on it, offline."""
+    _tensorflow()
     from autoorder.demo import run_demo
 
     results = run_demo(out, log=_echo_err)

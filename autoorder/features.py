@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -74,7 +75,9 @@ class BackboneBank:
     def pooled_shape(self, name: str, image_size: int) -> tuple:
         """Shape of the backbone output after global pooling (what `all` caches)."""
         shape = self._info(name, image_size).output_shape
-        return (shape[-1],) if len(shape) == 3 else shape
+        if len(shape) == 3:
+            return (shape[-1],)
+        return (int(np.prod(shape)),)
 
 
 def _check_model(model: Any, name: str, image_size: int) -> None:
@@ -111,6 +114,7 @@ class FeatureCache:
     progress: Callable[[str], None] | None = None
     batch_size: int = 64
     passes: dict = field(default_factory=dict)
+    fill_seconds: float = 0.0
     _store: dict = field(default_factory=dict)
     _memory_bytes: int = 0
 
@@ -148,6 +152,7 @@ class FeatureCache:
         return None if self.spill_dir is None else Path(self.spill_dir) / f"features-{k}.npy"
 
     def _fill(self, bank, name, image_size, cuts, images, data_fp, fp) -> None:
+        t0 = time.perf_counter()
         model = bank.build(name, image_size)
         extractor = keras.Model(model.inputs, prefix_outputs(model, cuts), name=f"{name}_prefix")
         n = len(images)
@@ -181,6 +186,7 @@ class FeatureCache:
                 arr[start : start + len(batch)] = np.asarray(out)
         pass_key = (name, fp, image_size)
         self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
+        self.fill_seconds += time.perf_counter() - t0
         for i, cut in enumerate(cuts):
             k = self.key(fp, data_fp, cut)
             arr = arrays[i]

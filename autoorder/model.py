@@ -36,10 +36,10 @@ def pool(x: Any) -> Any:
 
 
 def build_head(feature_shape: tuple, spec: HeadSpec, encoding: Any, hp: Any) -> keras.Model:
-    """features (any rank) + order (int) -> class probabilities."""
+    """Pooled features (a vector) + order (int) -> class probabilities."""
     feats = keras.Input(feature_shape, name=FEATURES_INPUT)
     order = keras.Input((), dtype="int32", name=ORDER_INPUT)
-    x = pool(feats)
+    x = feats
     if getattr(encoding, "uses_order", True):
         # Statistics of the order come from the training split only; anything else is bucket 0.
         index = keras.layers.IntegerLookup(
@@ -60,21 +60,16 @@ def build_training_model(trunk: keras.Model | None, input_shape: tuple, head: ke
     """Inputs `features` (what the trunk eats) and `order`; the trunk may be None (frozen)."""
     inp = keras.Input(input_shape, name=FEATURES_INPUT)
     order = keras.Input((), dtype="int32", name=ORDER_INPUT)
-    feats = trunk(inp) if trunk is not None else inp
+    feats = pool(trunk(inp) if trunk is not None else inp)
     probs = head({FEATURES_INPUT: feats, ORDER_INPUT: order})
     return keras.Model({FEATURES_INPUT: inp, ORDER_INPUT: order}, probs, name="trainer")
 
 
-def build_export_model(backbone: keras.Model, head: keras.Model, image_size: int, pool_first: bool = False) -> keras.Model:
-    """The deliverable: inputs `image` (pixels 0..255) and `order` (int) -> probabilities.
-
-    `pool_first`: the head was trained on pooled backbone output (frozen backbone, cached).
-    """
+def build_export_model(backbone: keras.Model, head: keras.Model, image_size: int) -> keras.Model:
+    """The deliverable: inputs `image` (pixels 0..255) and `order` (int) -> probabilities."""
     image = keras.Input((image_size, image_size, 3), name=IMAGE_INPUT)
     order = keras.Input((), dtype="int32", name=ORDER_INPUT)
-    feats = backbone(image)
-    if pool_first:
-        feats = pool(feats)
+    feats = pool(backbone(image))
     probs = head({FEATURES_INPUT: feats, ORDER_INPUT: order})
     return keras.Model({IMAGE_INPUT: image, ORDER_INPUT: order}, probs, name="autoorder")
 

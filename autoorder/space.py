@@ -10,7 +10,9 @@ Trials train only what lies above their freeze point: activations below it come 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -99,6 +101,7 @@ class SearchSpace(kt.HyperModel):
         self.log = log
         self.freeze = freeze_values(cfg, registry)
         self.image_size = cfg.data.image_size
+        self.fit_seconds = 0.0  # time inside model.fit, summed over trials (the floor's training part)
         self.last_backbone: keras.Model | None = None
         self.last_head: keras.Model | None = None
 
@@ -170,7 +173,7 @@ class SearchSpace(kt.HyperModel):
             if self.cfg.space.weights is not None:
                 freeze_batchnorm(backbone)
             trunk, in_shape = self.trunk(plan, backbone)
-            head_shape = tuple(int(d) for d in trunk.output.shape[1:])
+            head_shape = self.bank.pooled_shape(plan.backbone, self.image_size)
         with hp.conditional_scope(C.HP_ENCODING, [plan.encoding]), hp.name_scope(plan.encoding):
             head = build_head(head_shape, self.head_spec(plan), encoding, hp)
         model = build_training_model(trunk, in_shape, head)
@@ -187,8 +190,7 @@ class SearchSpace(kt.HyperModel):
         backbone = self.last_backbone
         if backbone is None:  # frozen trial: the backbone as it was before any training
             backbone = self.bank.build(self.last_plan.backbone, self.image_size)
-        pool_first = self.last_plan.freeze == C.FREEZE_ALL
-        return build_export_model(backbone, self.last_head, self.image_size, pool_first=pool_first)
+        return build_export_model(backbone, self.last_head, self.image_size)
 
     # ----- data --------------------------------------------------------------------------
     def inputs_for(self, plan: TrialPlan) -> np.ndarray:
@@ -253,6 +255,43 @@ class SearchSpace(kt.HyperModel):
             )
         epochs = kwargs.pop("epochs", self.cfg.tuner.epochs)
         initial_epoch = kwargs.pop("initial_epoch", 0)
+        t0 = time.perf_counter()
+        try:
+            if self._two_stage(plan) and initial_epoch == 0:
+                self._train_head_first(plan, model, seed)
+            return self._fit(model, train, val, epochs, initial_epoch, callbacks)
+        finally:
+            self.fit_seconds += time.perf_counter() - t0
+
+    def _two_stage(self, plan: TrialPlan) -> bool:
+        return self.cfg.tuner.fine_tune_epochs > 0 and plan.freeze != C.FREEZE_ALL
+
+    def _train_head_first(self, plan: TrialPlan, model: keras.Model, seed: int) -> None:
+        """Stage 1 of the standard recipe: the head alone on cached pooled features.
+
+        Stage 2 (the trial's own fit) then trains above the cut at a lower learning rate,
+        starting from a head that already fits, so fine-tuning does not wreck the backbone.
+        """
+        head = model.get_layer("head")
+        pooled = self.inputs_for(dataclasses.replace(plan, freeze=C.FREEZE_ALL))
+        stage1 = build_training_model(None, pooled.shape[1:], head)
+        stage1.compile(
+            optimizer=keras.optimizers.Adam(plan.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        self._fit(
+            stage1,
+            self.dataset(pooled, "train", shuffle=True, seed=seed),
+            self.dataset(pooled, "val", shuffle=False, seed=seed),
+            self.cfg.tuner.fine_tune_epochs,
+            0,
+            [NanGuard()],
+        )
+        model.optimizer.learning_rate.assign(plan.learning_rate * self.cfg.tuner.fine_tune_lr_factor)
+
+    @staticmethod
+    def _fit(model, train, val, epochs, initial_epoch, callbacks):
         return model.fit(
             train,
             validation_data=val,

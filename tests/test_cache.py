@@ -70,12 +70,12 @@ def test_cached_path_equals_full_path(cut):
         trainer = build_training_model(None, feats.shape[1:], head)
     else:
         _, suffix = split_model(backbone, cut)
-        head = build_head(tuple(suffix.output.shape[1:]), spec, reg.get_encoding("film"), hp)
+        head = build_head((suffix.output.shape[-1],), spec, reg.get_encoding("film"), hp)
         trainer = build_training_model(suffix, feats.shape[1:], head)
     # Perturb every trainable weight so the comparison is not between two zero-initialised heads.
     for w in trainer.trainable_weights:
         w.assign(w + rng.normal(0, 0.1, w.shape).astype("float32"))
-    exported = build_export_model(backbone, head, 16, pool_first=cut == "all")
+    exported = build_export_model(backbone, head, 16)
     a = trainer.predict({"features": np.asarray(feats), "order": orders}, verbose=0)
     b = exported.predict({"image": images.astype("float32"), "order": orders}, verbose=0)
     np.testing.assert_allclose(a, b, atol=1e-4)

@@ -1,0 +1,43 @@
+"""Import TensorFlow without its start-up chatter on the terminal.
+
+TensorFlow 2.21 writes absl/oneDNN/CUDA notices straight to file descriptor 2 while importing,
+before TF_CPP_MIN_LOG_LEVEL is read; a user of the CLI needs none of them. Errors during the
+import still surface as Python exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # captured stderr (tests): nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow() -> None:
+    """Import tensorflow, keras and keras_tuner once, quietly."""
+    if "keras_tuner" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _stderr_silenced():
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+        import keras_tuner  # noqa: F401
