@@ -160,7 +160,7 @@ def summarise(data: Any, runs: dict[str, list[dict]], seeds: list[int]) -> dict:
         per_order = {}
         for o in sorted(set(int(v) for v in orders)):
             m = orders == o
-            per_order[str(o)] = {"n": int(m.sum()), **mean_ci([_accuracy(p[m], y[m]) for p in preds])}
+            per_order[str(o)] = {**mean_ci([_accuracy(p[m], y[m]) for p in preds]), "images": int(m.sum())}
         obj_accs = []
         for r in runs[arm]:
             ids, pred = object_predictions(r["probs"], groups)
@@ -252,7 +252,7 @@ def run_benchmark(
             runs[arm].append(r)
     figures = summarise(data, runs, seed_list)
     result = {
-        "dataset": data.summary(),
+        "dataset": {**data.summary(), "name": _dataset_name(cfg)},
         "command": command,
         "seeds": seed_list,
         "searches": {
@@ -272,7 +272,24 @@ def run_benchmark(
         "seconds": round(time.monotonic() - t0, 1),
     }
     write_json(out / BENCHMARK_JSON, result)
+    from autoorder.benchmark_report import render_benchmark_report
+    from autoorder.report import render_report
+
+    for arm in ARMS:
+        render_report(out / arm)
+    render_benchmark_report(out)
     return result
+
+
+def _dataset_name(cfg: C.Config) -> str:
+    """The generator's name when the data came from `autoorder datasets make`, else the folder's."""
+    meta = cfg.manifest_path().parent / "dataset.json"
+    if meta.exists():
+        try:
+            return str(read_json(meta, "dataset description").get("name"))
+        except RunError:
+            pass
+    return cfg.manifest_path().parent.name
 
 
 def machine() -> dict:

@@ -1,0 +1,324 @@
+"""autoorder vs plain Keras Tuner on the same trials: wall time, ratio, floor, memory, disk.
+
+Both run the same trials (same hyperparameter values, seeds and epochs, frozen backbone, no
+augmentation, no early stopping) on the same images:
+- autoorder: `run_search`, which computes the frozen backbone once and trains heads on cached
+  features;
+- plain: a Keras Tuner HyperModel with the backbone inside the graph (frozen), the usual way.
+Each measurement runs in its own process, alternating autoorder / plain, so machine noise hits
+both alike. A separate autoorder run of many head-only trials records resident memory after
+every trial.
+
+    python benchmarks/perf/run_perf.py                  # the committed configuration
+    python benchmarks/perf/run_perf.py --quick          # a smoke run (small, minutes)
+
+Writes benchmarks/perf/results.json and benchmarks/perf/README.md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def du_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def make_config(args: argparse.Namespace, data_dir: Path, trials: int) -> dict:
+    return {
+        "data": {"manifest": str(data_dir / "manifest.csv"), "image_size": args.image_size, "split": {"val": 0.15, "test": 0.15, "seed": 0}},
+        "space": {
+            "backbones": args.backbone,
+            "weights": None,
+            "freeze": "all",
+            "head_depth": [0, 1, 2],
+            "head_width": [64, 128],
+            "dropout": [0.0, 0.2],
+            "order_encodings": ["none", "onehot", "film"],
+            "learning_rate": [0.001, 0.0003],
+            "batch_size": 32,
+        },
+        "tuner": {"algorithm": "random", "max_trials": trials, "epochs": args.epochs, "seed": 0, "patience": 0},
+        "cache": {"memory_mb": 4096},
+        "plugins": {"paths": [], "entry_points": False},
+    }
+
+
+# ----- children ------------------------------------------------------------------------------------
+def child_autoorder(args: argparse.Namespace) -> dict:
+    from autoorder.quiet import import_tensorflow
+
+    import_tensorflow()
+    from autoorder.config import from_dict
+    from autoorder.dataset import load_dataset
+    from autoorder.search import run_search
+    import autoorder.space as space_mod
+
+    cfg = from_dict(make_config(args, Path(args.data), args.trials), "perf", HERE)
+    data = load_dataset(cfg)
+    spaces = []
+    original_init = space_mod.SearchSpace.__init__
+
+    def spy(self, *a, **k):  # keep a handle on the space to read its timers
+        original_init(self, *a, **k)
+        spaces.append(self)
+
+    space_mod.SearchSpace.__init__ = spy
+    rss = []
+    import autoorder.tuner as tuner_mod
+
+    orig_end = tuner_mod.AutoOrderTuner.on_trial_end
+
+    def on_end(self, trial):
+        orig_end(self, trial)
+        rss.append(rss_mb())
+
+    tuner_mod.AutoOrderTuner.on_trial_end = on_end
+    out = Path(args.run)
+    t0 = time.perf_counter()
+    res = run_search(cfg, out, data=data)
+    wall = time.perf_counter() - t0
+    sp = spaces[-1]
+    trial_dirs = sorted((out / "tuner").glob("trial_*"))
+    return {
+        "wall_seconds": wall,
+        "backbone_pass_seconds": sp.cache.fill_seconds,
+        "fit_seconds": sp.fit_seconds,
+        "floor_seconds": sp.cache.fill_seconds + sp.fit_seconds,
+        "backbone_passes": sp.cache.total_passes(),
+        "peak_rss_mb": peak_mb(),
+        "rss_after_trial_mb": rss,
+        "disk_per_trial_bytes": du_bytes(out / "tuner") / max(len(trial_dirs), 1) if trial_dirs else 0,
+        "trials": [{k: t[k] for k in ("id", "status", "hyperparameters", "val_accuracy")} for t in res["trials"]],
+    }
+
+
+def child_plain(args: argparse.Namespace) -> dict:
+    """The usual Keras Tuner way: the frozen backbone inside every trial's graph."""
+    from autoorder.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+    import tensorflow as tf
+
+    from autoorder.config import from_dict
+    from autoorder.dataset import load_dataset
+    from autoorder.model import HeadSpec, build_head, pool
+    from autoorder.registry import builtins
+
+    cfg = from_dict(make_config(args, Path(args.data), args.trials), "perf", HERE)
+    data = load_dataset(cfg)
+    plans = json.loads(Path(args.plans).read_text())
+    reg = builtins()
+    backbone_plugin = reg.get_backbone(args.backbone)
+    tr, va = data.indices("train"), data.indices("val")
+
+    def ds(idx, shuffle):
+        d = tf.data.Dataset.from_tensor_slices(({"image": data.images[idx], "order": data.orders[idx]}, data.y[idx]))
+        if shuffle:
+            d = d.shuffle(len(idx), seed=0, reshuffle_each_iteration=True)
+        return d.batch(32).map(lambda a, b: ({"image": tf.cast(a["image"], tf.float32), "order": a["order"]}, b)).prefetch(2)
+
+    class Plain(kt.HyperModel):
+        def build(self, hp):
+            values = plans[hp.Choice("plan", list(range(len(plans))))]
+            keras.utils.set_random_seed(0)
+            backbone = backbone_plugin.build(args.image_size, None)
+            backbone.trainable = False
+            image = keras.Input((args.image_size, args.image_size, 3), name="image")
+            order = keras.Input((), dtype="int32", name="order")
+            spec = HeadSpec(len(data.classes), tuple(data.order_vocabulary), values["head_depth"], values.get("head_width") or 128, values["dropout"])
+            sub = kt.HyperParameters()
+            for k, v in values.items():
+                sub.values[k] = v
+            enc = reg.get_encoding(values["order_encoding"])
+            with sub.name_scope(values["order_encoding"]):
+                head = build_head((backbone.output.shape[-1],), spec, enc, sub)
+            probs = head({"features": pool(backbone(image, training=False)), "order": order})
+            model = keras.Model({"image": image, "order": order}, probs)
+            model.compile(keras.optimizers.Adam(values["learning_rate"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
+            return model
+
+        def fit(self, hp, model, *a, **k):
+            return model.fit(ds(tr, True), validation_data=ds(va, False), epochs=args.epochs, callbacks=k.get("callbacks"), verbose=0, shuffle=False)
+
+    rss = []
+
+    class Tuner(kt.GridSearch):
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            rss.append(rss_mb())
+
+    out = Path(args.run)
+    t0 = time.perf_counter()
+    tuner = Tuner(Plain(), objective="val_accuracy", max_trials=len(plans), directory=str(out), project_name="tuner", overwrite=True, seed=0)
+    tuner.search(verbose=0)
+    wall = time.perf_counter() - t0
+    trial_dirs = sorted((out / "tuner").glob("trial_*"))
+    return {
+        "wall_seconds": wall,
+        "peak_rss_mb": peak_mb(),
+        "rss_after_trial_mb": rss,
+        "disk_per_trial_bytes": du_bytes(out / "tuner") / max(len(trial_dirs), 1),
+        "trials": len(trial_dirs),
+        "val_accuracy": [t.score for t in tuner.oracle.trials.values()],
+    }
+
+
+# ----- parent ----------------------------------------------------------------------------------------
+def run_child(kind: str, args: argparse.Namespace, run: Path, extra: list[str]) -> dict:
+    result = run.parent / f"{run.name}.json"
+    cmd = [sys.executable, __file__, "--child", kind, "--run", str(run), "--result", str(result), *extra]
+    subprocess.run(cmd, check=True)
+    return json.loads(result.read_text())
+
+
+def plans_of(trials: list[dict]) -> list[dict]:
+    keys = ("head_depth", "head_width", "dropout", "order_encoding", "learning_rate")
+    out = []
+    for t in trials:
+        hp = t["hyperparameters"]
+        p = {k: hp.get(k) for k in keys}
+        p.update({k: v for k, v in hp.items() if "/" in k and not k.startswith("tuner/") and not k.endswith("/freeze")})
+        out.append(p)
+    return out
+
+
+def versions() -> dict:
+    from autoorder.search import versions as v
+
+    return v()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--objects", type=int, default=667, help="objects (3 images each): 667 -> 2001 images")
+    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--backbone", default="mobilenet_v2")
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2, help="alternations autoorder / plain")
+    ap.add_argument("--memory-trials", type=int, default=30, help="head-only trials of the memory run")
+    ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--child", choices=["autoorder", "plain"])
+    ap.add_argument("--data")
+    ap.add_argument("--run")
+    ap.add_argument("--result")
+    ap.add_argument("--plans")
+    args = ap.parse_args()
+    if args.child:
+        fn = child_autoorder if args.child == "autoorder" else child_plain
+        Path(args.result).write_text(json.dumps(fn(args)))
+        return
+    if args.quick:
+        args.objects, args.trials, args.epochs, args.rounds, args.memory_trials = 60, 3, 2, 1, 8
+        args.image_size = min(args.image_size, 64)
+
+    from autoorder.datasets import make_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="autoorder-perf-"))
+    command = "python benchmarks/perf/run_perf.py " + " ".join(sys.argv[1:])
+    try:
+        data = work / "data"
+        make_dataset("glyph-views", data, seed=0, objects=args.objects, image_size=args.image_size)
+        common = ["--data", str(data), "--image-size", str(args.image_size), "--backbone", args.backbone, "--epochs", str(args.epochs)]
+        rounds = []
+        for r in range(args.rounds):
+            a = run_child("autoorder", args, work / f"autoorder-{r}", [*common, "--trials", str(args.trials)])
+            plans = work / f"plans-{r}.json"
+            plans.write_text(json.dumps(plans_of(a["trials"])))
+            p = run_child("plain", args, work / f"plain-{r}", [*common, "--trials", str(args.trials), "--plans", str(plans)])
+            rounds.append({"autoorder": a, "plain": p, "ratio": p["wall_seconds"] / a["wall_seconds"], "floor_ratio": a["wall_seconds"] / a["floor_seconds"]})
+            print(f"round {r + 1}: autoorder {a['wall_seconds']:.1f}s, plain {p['wall_seconds']:.1f}s, ratio {rounds[-1]['ratio']:.1f}x, "
+                  f"autoorder/floor {rounds[-1]['floor_ratio']:.2f}", flush=True)
+        mem = run_child("autoorder", args, work / "memory", [*common, "--trials", str(args.memory_trials), "--epochs", "1"])
+        rss = mem["rss_after_trial_mb"]
+        k5 = min(4, len(rss) - 1)
+        memory = {"trials": len(rss), "rss_after_trial_mb": rss, "after_trial_5_mb": rss[k5], "after_last_mb": rss[-1], "growth_mb": rss[-1] - rss[k5]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "command": command,
+        "settings": {k: getattr(args, k) for k in ("objects", "image_size", "backbone", "trials", "epochs", "rounds", "memory_trials")},
+        "images": args.objects * 3,
+        "rounds": rounds,
+        "speedup": min(r["ratio"] for r in rounds),
+        "floor_ratio": max(r["floor_ratio"] for r in rounds),
+        "memory": memory,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": versions(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "README.md").write_text(render(result))
+    print(f"speedup {result['speedup']:.1f}x (worst round), autoorder/floor {result['floor_ratio']:.2f}, memory growth {memory['growth_mb']:+.0f} MB")
+
+
+def render(r: dict) -> str:
+    s = r["settings"]
+    lines = [
+        "# Speed: autoorder vs plain Keras Tuner",
+        "",
+        f"Same {s['trials']} trials x {s['epochs']} epochs ({s['backbone']} frozen, {s['image_size']} px, "
+        f"{r['images']} images, weights=None: timing does not depend on the weights' values), "
+        "run alternately in separate processes. Regenerate with:",
+        "",
+        f"```\n{r['command']}\n```",
+        "",
+        "| round | autoorder (s) | plain Keras Tuner (s) | speedup | backbone pass (s) | head training (s) | autoorder / floor | peak RSS autoorder (MB) | peak RSS plain (MB) | disk per trial autoorder (KB) | disk per trial plain (KB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, rd in enumerate(r["rounds"], 1):
+        a, p = rd["autoorder"], rd["plain"]
+        lines.append(
+            f"| {i} | {a['wall_seconds']:.1f} | {p['wall_seconds']:.1f} | {rd['ratio']:.1f}x | {a['backbone_pass_seconds']:.1f} | "
+            f"{a['fit_seconds']:.1f} | {rd['floor_ratio']:.2f} | {a['peak_rss_mb']:.0f} | {p['peak_rss_mb']:.0f} | "
+            f"{a['disk_per_trial_bytes'] / 1024:.0f} | {p['disk_per_trial_bytes'] / 1024:.0f} |"
+        )
+    m = r["memory"]
+    lines += [
+        "",
+        f"- Speedup (worst round): **{r['speedup']:.1f}x**; goal >= 10x, aim 30x.",
+        f"- autoorder against its floor (one backbone pass + the head training it had to do), worst round: **{r['floor_ratio']:.2f}x**; goal <= 1.5x.",
+        f"- Memory over {m['trials']} head-only trials: {m['after_trial_5_mb']:.0f} MB after trial 5, {m['after_last_mb']:.0f} MB after trial {m['trials']} "
+        f"(**{m['growth_mb']:+.0f} MB**; goal within 100 MB).",
+        f"- Backbone passes per autoorder search: {', '.join(str(rd['autoorder']['backbone_passes']) for rd in r['rounds'])}.",
+        "",
+        f"Machine: {r['machine']['platform']}, {r['machine']['cpus']} CPUs. Date: {r['date']}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
