@@ -1,9 +1,13 @@
 """Plugin discovery, in a fixed order: built-ins, `plugins.paths` folders, entry points.
 
 Nothing is imported from a folder the config does not name. A plugin file is loaded by path
-under a private module name; every module-level object that looks like a backbone or an
-encoding (has `name` plus `build` and `freeze_points`, or `build` and `uses_order`) is
-registered, as is anything listed in an optional module-level `AUTOORDER_PLUGINS` list.
+under a private module name; every class defined in that file (or module-level instance of
+one) that looks like a backbone (`freeze_points` or `default_image_size`) or an encoding
+(`uses_order`) is registered, or else only what an optional module-level `AUTOORDER_PLUGINS`
+list names. Each plugin passes the cheap shape checks of `autoorder.testing` (attributes and
+signatures, no build) before it is registered, so a broken one is reported at load time with
+its file or distribution and everything it lacks. `plugins.disable` names are skipped before
+any check (and entry points with those names are not even imported).
 """
 
 from __future__ import annotations
@@ -15,27 +19,45 @@ import inspect
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from autoorder.errors import PluginError
+from autoorder.errors import PluginError, describe
 from autoorder.registry import Registry, builtins
 
 BACKBONE_GROUP = "autoorder.backbones"
 ENCODING_GROUP = "autoorder.encodings"
 
 
+def _is_keras_class(cls: type) -> bool:
+    # A plugin file's own keras Layer or Model subclasses have `build` and `name` too.
+    return any((getattr(c, "__module__", "") or "").split(".")[0] == "keras" for c in cls.__mro__[1:])
+
+
 def kind_of(obj: Any) -> str | None:
-    """'backbone', 'encoding' or None, by the methods an object (or its instances) has."""
-    if not (inspect.isclass(obj) or not inspect.ismodule(obj)):
+    """'backbone', 'encoding' or None, by the attributes an object (or its instances) has.
+
+    Lenient on purpose: anything that looks like a plugin is classified, so that the shape
+    checks can then say what it lacks (a backbone without `build` is reported, not skipped).
+    """
+    if inspect.ismodule(obj) or inspect.isroutine(obj):
         return None
-    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+    cls = obj if inspect.isclass(obj) else type(obj)
+    if _is_keras_class(cls):
         return None
     has = lambda a: hasattr(obj, a)  # noqa: E731
-    if has("build") and has("freeze_points"):
+    if has("freeze_points") or has("default_image_size"):
         return "backbone"
-    if has("build") and has("uses_order"):
+    if has("uses_order"):
         return "encoding"
     return None
+
+
+def _near_miss(obj: Any) -> bool:
+    """A string `name` and a `build`, but nothing that says which kind of plugin it is."""
+    if inspect.ismodule(obj) or inspect.isroutine(obj):
+        return False
+    cls = obj if inspect.isclass(obj) else type(obj)
+    return not _is_keras_class(cls) and isinstance(getattr(obj, "name", None), str) and hasattr(obj, "build")
 
 
 def _load_file(path: Path) -> Any:
@@ -49,24 +71,70 @@ def _load_file(path: Path) -> Any:
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001 - any error in user code is reported with its place
         sys.modules.pop(mod_name, None)
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == path]
+        here = path.resolve()
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == here]
         line = f", line {frames[-1].lineno}" if frames else (f", line {e.lineno}" if isinstance(e, SyntaxError) else "")
         raise PluginError(f"Plugin file {str(path)}{line} fails to import: {type(e).__name__}: {e}") from None
     return module
 
 
+def _defined_in(obj: Any, module: Any) -> bool:
+    cls = obj if inspect.isclass(obj) else type(obj)
+    return getattr(cls, "__module__", None) == module.__name__
+
+
 def candidates_in_module(module: Any) -> list[tuple[str, Any]]:
-    """(kind, object) pairs a plugin module offers, in definition order."""
+    """(kind, object) pairs a plugin module offers, in definition order.
+
+    Only classes defined in that file, and module-level instances of them, are considered
+    (what the file imports is not its plugin). A class with a module-level instance counts
+    once, as the instance. kind "unknown": has a name and a build method, but neither the
+    attributes of a backbone nor those of an encoding, so the loader can say what is missing.
+    """
     listed = getattr(module, "AUTOORDER_PLUGINS", None)
-    objs = list(listed) if listed is not None else [
-        v for k, v in vars(module).items() if not k.startswith("_") and getattr(v, "__module__", None) == module.__name__
-    ]
+    if listed is not None:
+        out = []
+        for obj in listed:
+            k = kind_of(obj)
+            out.append((k or "unknown", obj))
+        return out
+    objs = [v for k, v in vars(module).items() if not k.startswith("_") and _defined_in(v, module)]
+    instance_types = {type(v) for v in objs if not inspect.isclass(v)}
     out = []
     for obj in objs:
+        if inspect.isclass(obj) and obj in instance_types:
+            continue
         k = kind_of(obj)
         if k is not None:
             out.append((k, obj))
+        elif _near_miss(obj):
+            out.append(("unknown", obj))
     return out
+
+
+def check_shape(kind: str, obj: Any, source: str) -> Any:
+    """The cheap checks (attributes, signatures) at load time; returns the instance.
+
+    Raises:
+        PluginError: one message naming the plugin, its source and everything that is wrong.
+    """
+    from autoorder.testing import check_backbone, check_encoding
+
+    if kind == "unknown":
+        cls = obj if inspect.isclass(obj) else type(obj)
+        raise PluginError(
+            f"{cls.__name__} (name {getattr(obj, 'name', None)!r}) from {source} has a 'name' and a 'build' method "
+            "but is neither a backbone (needs default_image_size and freeze_points()) nor an order encoding "
+            "(needs uses_order). Add what is missing, or prefix the class name with '_' to hide it from autoorder."
+        )
+    if inspect.ismodule(obj) or inspect.isroutine(obj) or (kind_of(obj) is None and not hasattr(obj, "build")):
+        what = "order encoding" if kind == "encoding" else kind
+        raise PluginError(
+            f"The {what} plugin from {source} must be a class or an instance with the {what} methods. "
+            f"Got {describe(obj)} instead."
+        )
+    check = check_backbone if kind == "backbone" else check_encoding
+    return check(obj, source=source, shape_only=True).instance
 
 
 def plugin_files(paths: Iterable[Path]) -> list[Path]:
@@ -81,17 +149,46 @@ def plugin_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _register(reg: Registry, kind: str, obj: Any, source: str, disabled: set[str]) -> None:
-    name = getattr(obj, "name", None)
-    if name in disabled:
+    declared = getattr(obj, "name", None)
+    if isinstance(declared, str) and declared in disabled:
+        return  # checked before the shape, so a broken plugin can be switched off
+    inst = check_shape(kind, obj, source)
+    if inst.name in disabled:
         return
     if kind == "backbone":
-        reg.register_backbone(obj, source)
+        reg.register_backbone(inst, source)
     else:
-        reg.register_encoding(obj, source)
+        reg.register_encoding(inst, source)
 
 
 def entry_points(group: str) -> list[Any]:
     return list(importlib.metadata.entry_points(group=group))
+
+
+def entry_point_source(ep: Any) -> str:
+    """"entry point 'NAME' of DIST VERSION (module:attr)" for messages and listings."""
+    dist = getattr(ep, "dist", None)
+    of = ""
+    if dist is not None and getattr(dist, "name", None):
+        version = getattr(dist, "version", None)
+        of = f" of {dist.name}{' ' + version if version else ''}"
+    return f"entry point {ep.name!r}{of} ({ep.value})"
+
+
+def _where(e: BaseException, module: str = "") -> str:
+    """' (at FILE, line N)': the innermost frame in the plugin's own package, if any."""
+    if isinstance(e, SyntaxError) and e.filename:
+        return f" (at {e.filename}, line {e.lineno})"
+    own = Path(__file__).resolve().parent
+    frames = [
+        f for f in traceback.extract_tb(e.__traceback__)
+        if "importlib" not in f.filename and not Path(f.filename).resolve().is_relative_to(own)
+    ]
+    top = module.split(":")[0].split(".")[0]
+    if top:
+        mine = [f for f in frames if top in Path(f.filename).parts or Path(f.filename).stem == top]
+        frames = mine or frames
+    return f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
 def load_registry(
@@ -112,12 +209,15 @@ def load_registry(
     if use_entry_points:
         for group, kind in ((BACKBONE_GROUP, "backbone"), (ENCODING_GROUP, "encoding")):
             for ep in entry_points(group):
-                dist = getattr(getattr(ep, "dist", None), "name", "?")
-                source = f"entry point {ep.name!r} ({dist})"
+                if ep.name in disabled:
+                    continue  # not even imported
+                source = entry_point_source(ep)
                 try:
                     obj = ep.load()
-                except Exception as e:  # noqa: BLE001
-                    raise PluginError(f"Plugin {source} = {ep.value} fails to import: {type(e).__name__}: {e}") from None
+                except Exception as e:  # noqa: BLE001 - any error in user code is reported with its place
+                    raise PluginError(
+                        f"Plugin {source} fails to import: {type(e).__name__}: {e}{_where(e, ep.value)}"
+                    ) from None
                 _register(reg, kind, obj, source, disabled)
     return reg
 
@@ -149,4 +249,139 @@ def configure_backbone(reg: Registry, name: str, options: dict, cfg: Any) -> Non
         configured = configure(base_dir=cfg.base_dir, **options)
     except TypeError as e:
         raise ConfigError(f"The 'space.backbone_options.{name}' key in {cfg.source} is not accepted: {e}.") from None
+    if configured is None:
+        raise PluginError(
+            f"Backbone {name!r} ({entry.source}): configure(base_dir, **options) must return the configured "
+            "backbone. Got None instead."
+        )
+    configured = check_shape("backbone", configured, f"{entry.source}, configured by {cfg.source}")
     reg.backbones[name] = type(entry)(name, configured, entry.source)
+
+
+# ----- what `autoorder plugins list` and `plugins check` report --------------------------------
+def _build_size(default: Any, image_size: int | None) -> int:
+    if image_size:
+        return image_size
+    return default if isinstance(default, int) and 0 < default <= 64 else 32
+
+
+def _count_params(obj: Any, size: int) -> int:
+    model = obj.build(size, None)
+    return int(model.count_params())
+
+
+def _reason(e: BaseException) -> str:
+    from autoorder.errors import AutoOrderError
+
+    return str(e) if isinstance(e, AutoOrderError) else f"{type(e).__name__}: {e}"
+
+
+def describe_plugins(reg: Registry, image_size: int | None = None) -> list[dict]:
+    """One row per backbone and encoding: kind, name, source, default_image_size, freeze_points, params.
+
+    Parameters are counted on a build with weights None at `image_size` (default: 32 px, or the
+    backbone's own size when it is that small). What cannot be built says why in `error`.
+    """
+    rows: list[dict] = []
+    for name in reg.list_backbones():
+        entry = reg.backbones[name]
+        obj = entry.obj
+        row = {
+            "kind": "backbone",
+            "name": name,
+            "source": entry.source,
+            "default_image_size": getattr(obj, "default_image_size", None),
+            "freeze_points": None,
+            "params": None,
+            "error": None,
+        }
+        errors = []
+        try:
+            row["freeze_points"] = list(obj.freeze_points())
+        except Exception as e:  # noqa: BLE001 - a listing reports what it cannot read
+            errors.append(_reason(e))
+        size = _build_size(row["default_image_size"], image_size)
+        try:
+            row["params"] = _count_params(obj, size)
+        except Exception as e:  # noqa: BLE001
+            default = row["default_image_size"]
+            retried = False
+            if not image_size and isinstance(default, int) and default != size:
+                try:
+                    row["params"] = _count_params(obj, default)
+                    retried = True
+                except Exception:  # noqa: BLE001
+                    pass
+            if not retried:
+                errors.append(_reason(e))
+        # The same complaint from freeze_points() and build() (e.g. "not configured") reads once.
+        row["error"] = "; ".join(dict.fromkeys(errors)) or None
+        rows.append(row)
+    for name in reg.list_encodings():
+        entry = reg.encodings[name]
+        rows.append(
+            {
+                "kind": "encoding",
+                "name": name,
+                "source": entry.source,
+                "default_image_size": None,
+                "freeze_points": None,
+                "params": None,
+                "uses_order": getattr(entry.obj, "uses_order", None),
+                "error": None,
+            }
+        )
+    return rows
+
+
+def load_file_plugins(path: Path) -> list[tuple[str, Any]]:
+    """(kind, object) pairs of one plugin file, loaded by path (nothing else is imported)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PluginError(f"Plugin file {str(path)!r} does not exist. Expected a .py file or a registered name.")
+    found = candidates_in_module(_load_file(path))
+    if not found:
+        raise PluginError(
+            f"Plugin file {str(path)} defines no backbone or order encoding. A backbone is a class with name, "
+            "default_image_size, build(image_size, weights) and freeze_points(); an order encoding has name, "
+            "uses_order and build(features, order_index, num_buckets, hp). See plugins/README.md."
+        )
+    return found
+
+
+def check_target(target: str, registry: Callable[[], Registry], image_size: int = 32) -> list[Any]:
+    """Full conformance reports for a registered name or a .py file (loaded by path, alone)."""
+    from autoorder.testing import Check, CheckReport, check_plugin
+
+    path = Path(target)
+    if target.endswith(".py") or path.is_file():
+        reports = []
+        for kind, obj in load_file_plugins(path):
+            if kind == "unknown":
+                cls = obj if inspect.isclass(obj) else type(obj)
+                rep = CheckReport("plugin", f"{getattr(obj, 'name', None)!r} (class {cls.__name__})", str(path))
+                rep.checks.append(
+                    Check("kind", False, "has name and build, but neither freeze_points/default_image_size "
+                          "(a backbone) nor uses_order (an order encoding)")
+                )
+                reports.append(rep)
+                continue
+            reports.append(check_plugin(kind, obj, image_size=image_size, raise_on_failure=False, source=str(path)))
+        return reports
+    reg = registry()
+    reports = []
+    if target in reg.backbones:
+        e = reg.backbones[target]
+        reports.append(check_plugin("backbone", e.obj, image_size=image_size, raise_on_failure=False, source=e.source))
+    if target in reg.encodings:
+        e = reg.encodings[target]
+        reports.append(check_plugin("encoding", e.obj, raise_on_failure=False, source=e.source))
+    if not reports:
+        from autoorder.config import did_you_mean
+
+        known = [*reg.backbones, *reg.encodings]
+        raise PluginError(
+            f"No backbone or order encoding is named {target!r}, and it is not a .py file. "
+            f"Expected one of {sorted(known)}.{did_you_mean(target, known)}"
+        )
+    return reports

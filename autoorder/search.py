@@ -15,7 +15,7 @@ import numpy as np
 
 from autoorder import __version__
 from autoorder import config as C
-from autoorder.errors import ConfigError, RunError
+from autoorder.errors import AutoOrderError, ConfigError, PluginError, RunError
 from autoorder.fileio import read_json, write_csv, write_json, write_text
 from autoorder import results as R
 
@@ -190,11 +190,25 @@ def run_search(
             f"{seconds:.1f}s  elapsed {_fmt_elapsed(time.monotonic() - t0)}"
         )
 
+    preflight(out, bank, cfg, log)
     keras.utils.set_random_seed(cfg.tuner.seed)
+    deadline = None
+    if cfg.tuner.time_budget:
+        spent = sum(v.get("seconds") or 0.0 for v in times.values())  # earlier sessions of this run
+        deadline = time.monotonic() + max(cfg.tuner.time_budget - spent, 0.0)
     tuner = AutoOrderTuner(
-        make_oracle(cfg), space, on_trial=on_trial, directory=str(out), project_name=TUNER_DIR, overwrite=False
+        make_oracle(cfg),
+        space,
+        on_trial=on_trial,
+        deadline=deadline,
+        trial_timeout=cfg.tuner.trial_timeout,
+        directory=str(out),
+        project_name=TUNER_DIR,
+        overwrite=False,
     )
     tuner.search(verbose=0)
+    if tuner.stop_reason:
+        log(f"stopped: tuner.time_budget of {cfg.tuner.time_budget:g}s is spent ({len(tuner.oracle.trials)} trials)")
 
     trials = [trial_record(t, times.get(t.trial_id, {}).get("seconds")) for t in tuner.oracle.trials.values()]
     trials.sort(key=lambda t: t["id"])
@@ -209,6 +223,7 @@ def run_search(
         "best": None,
         "versions": versions(),
         "seconds": round(sum(t.get("seconds") or 0 for t in trials), 3),
+        "stopped": tuner.stop_reason or "max_trials",
     }
     if cache is not None:
         results["cache"] = {"backbone_passes": cache.total_passes()}
@@ -232,6 +247,41 @@ def _fmt_elapsed(s: float) -> str:
     m, sec = divmod(int(s), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
+
+
+REQUIRED_LIBRARIES = {"tensorflow": "tensorflow", "keras": "keras", "keras_tuner": "keras-tuner", "tensorboard": "tensorboard"}
+
+
+def preflight(out: Path, bank: Any, cfg: C.Config, log: Log) -> None:
+    """Environment problems end the run before any trial, instead of failing every trial."""
+    import importlib
+
+    for module, package in REQUIRED_LIBRARIES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise RunError(
+                f"The library {module!r} cannot be imported ({e}); Keras Tuner needs it inside every trial. "
+                f"Install it: pip install {package}"
+            ) from None
+    probe = out / ".write-test"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"The run folder {str(out)!r} is not writable: {e.strerror}.") from None
+    for name in cfg.space.backbones:
+        # Builds each backbone once (weights, plugin errors surface here, not in every trial);
+        # the bank keeps the result for the trials.
+        try:
+            bank.build(name, cfg.data.image_size)
+        except AutoOrderError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a plugin's own failure, named with its source
+            source = bank.registry.backbones[name].source
+            raise PluginError(
+                f"Backbone {name!r} ({source}) fails to build at {cfg.data.image_size}px: {type(e).__name__}: {e}"
+            ) from None
 
 
 def check_space(cfg: C.Config, registry: Any) -> None:

@@ -18,10 +18,39 @@ import keras
 import keras_tuner as kt
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src import config as kt_config
+from keras_tuner.src import utils as kt_utils
 
 from autoorder.config import Config
 
 OBJECTIVE = "val_accuracy"
+
+
+def _atomic_save_json(path: str, obj: Any) -> str:
+    """Keras Tuner's state writer, made atomic: a kill mid-write leaves the previous file."""
+    from autoorder.fileio import write_text
+
+    text = json.dumps(obj)
+    write_text(path, text)
+    return text
+
+
+def _checked_load_json(path: str) -> Any:
+    """Keras Tuner's state reader, with a message that names a torn or corrupt file."""
+    from autoorder.errors import RunError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.loads(f.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(
+            f"Search state file {path!r} is corrupt ({e}). Delete that file's trial folder to rerun the trial, "
+            "or rerun the search with --overwrite."
+        ) from None
+
+
+# Every Keras Tuner state file (oracle.json, tuner0.json, trial.json) goes through these two.
+kt_utils.save_json = _atomic_save_json
+kt_utils.load_json = _checked_load_json
 
 
 def make_oracle(cfg: Config) -> kt.Oracle:
@@ -43,13 +72,30 @@ def make_oracle(cfg: Config) -> kt.Oracle:
 class AutoOrderTuner(kt.Tuner):
     """Runs trials of a `SearchSpace`; reports each finished trial to `on_trial`."""
 
-    def __init__(self, oracle: kt.Oracle, hypermodel: Any, on_trial: Callable[[Any, float], None] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        hypermodel: Any,
+        on_trial: Callable[[Any, float], None] | None = None,
+        deadline: float | None = None,
+        trial_timeout: float | None = None,
+        **kwargs: Any,
+    ):
         # Keras Tuner prints the traceback of every failed trial in debug mode; the reason is
         # kept in the trial instead (results.json, trials.csv).
         kt_config.DEBUG = False
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.on_trial = on_trial
+        self.deadline = deadline  # time.monotonic() after which no new trial starts
+        self.trial_timeout = trial_timeout
+        self.stop_reason: str | None = None
         self._started: dict[str, float] = {}
+
+    def pre_create_trial(self) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            # The oracle stops handing out trials once it holds max_trials of them.
+            self.stop_reason = "time_budget"
+            self.oracle.max_trials = len(self.oracle.trials)
 
     def _populate_initial_space(self) -> None:
         hp = self.oracle.get_space()
@@ -75,9 +121,12 @@ class AutoOrderTuner(kt.Tuner):
         resumed = state.load(model)
         if resumed is not None:
             initial_epoch, best = resumed
-        checkpoint = tuner_utils.SaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
+        checkpoint = AtomicSaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
         checkpoint.best_value = best
         callbacks = [tuner_utils.TunerCallback(self, trial), checkpoint, state]
+        limits = [t for t in (self.deadline, time.monotonic() + self.trial_timeout if self.trial_timeout else None) if t]
+        if limits:
+            callbacks.append(TimeLimit(min(limits)))
         if initial_epoch < epochs:
             history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
             scores = [v for v in history.history.get(OBJECTIVE, []) if v == v]
@@ -96,6 +145,33 @@ class AutoOrderTuner(kt.Tuner):
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         if self.on_trial is not None:
             self.on_trial(self.oracle.get_trial(trial.trial_id), seconds)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training at the first batch past a deadline (trial timeout or search budget)."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+
+
+def save_weights_atomic(model: keras.Model, path: str | Path) -> None:
+    """`model.save_weights`, but a kill mid-write leaves the previous file whole."""
+    path = Path(path)
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp.weights.h5")
+    model.save_weights(staging)
+    os.replace(staging, path)
+
+
+class AtomicSaveBestEpoch(tuner_utils.SaveBestEpoch):
+    """Keras Tuner's best-epoch checkpoint, written atomically."""
+
+    def _save_model(self) -> None:
+        save_weights_atomic(self.model, self.filepath)
 
 
 class EpochState(keras.callbacks.Callback):
@@ -125,17 +201,13 @@ class EpochState(keras.callbacks.Callback):
         return int(state["epoch"]), self.best
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        from autoorder.fileio import atomic_path, write_json
+        from autoorder.fileio import write_json
 
         score = (logs or {}).get(OBJECTIVE)
         if score is not None and score == score:
             self.best = max(self.best, float(score))
         self.dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.dir / self.WEIGHTS) as tmp:
-            # Keras wants the .weights.h5 suffix; write beside and move into the temporary name.
-            staging = tmp.with_name(tmp.name + ".weights.h5")
-            self.model.save_weights(staging)
-            os.replace(staging, tmp)
+        save_weights_atomic(self.model, self.dir / self.WEIGHTS)
         write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best})
 
     def clear(self) -> None:
