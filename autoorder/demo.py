@@ -24,11 +24,11 @@ DEMO_CONFIG = {
         "learning_rate": [0.003, 0.001],
         "batch_size": 32,
     },
-    "tuner": {"algorithm": "random", "max_trials": 6, "epochs": 12, "seed": 0, "patience": 4},
+    "tuner": {"algorithm": "random", "max_trials": 6, "epochs": 20, "seed": 0, "patience": 5},
 }
 
 
-def run_demo(out: str | Path, log: Callable[[str], None] | None = None, objects: int = 120) -> dict:
+def run_demo(out: str | Path, log: Callable[[str], None] | None = None, objects: int = 240) -> dict:
     """Make the data (once), write the config, run or resume the search."""
     from autoorder.datasets import make_dataset
     from autoorder.search import run_search

@@ -102,7 +102,7 @@ class AutoOrderTuner(kt.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict:
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         """Build, restore an interrupted run of this trial if any, train, report the best score.
 
         After every epoch the trial's weights, optimizer state and progress are saved in its
@@ -127,6 +127,7 @@ class AutoOrderTuner(kt.Tuner):
         limits = [t for t in (self.deadline, time.monotonic() + self.trial_timeout if self.trial_timeout else None) if t]
         if limits:
             callbacks.append(TimeLimit(min(limits)))
+        history = None
         if initial_epoch < epochs:
             history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
             scores = [v for v in history.history.get(OBJECTIVE, []) if v == v]
@@ -134,7 +135,9 @@ class AutoOrderTuner(kt.Tuner):
         state.clear()
         if best == float("-inf"):
             raise kt.errors.FailedTrialError("the trial produced no val_accuracy")
-        return {OBJECTIVE: best}
+        # The oracle already holds every epoch's score (TunerCallback, across restarts too);
+        # returning the history lets it record the best epoch's number as well.
+        return history if history is not None and history.history.get(OBJECTIVE) else {OBJECTIVE: best}
 
     def on_trial_begin(self, trial: Any) -> None:
         self._started[trial.trial_id] = time.monotonic()
