@@ -208,13 +208,22 @@ def format_benchmark(r: dict) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("autoorder-demo"), show_default=True)
 @handle_errors
 def demo(out: Path) -> None:
-    """Generate a small glyph-views set and run a small search on it, offline."""
+    """Generate a small glyph-views set and benchmark order-aware vs image-only search on it, offline."""
     _tensorflow()
     from autoorder.demo import run_demo
 
-    results = run_demo(out, log=_echo_err)
-    click.echo(format_ranking(results))
-    click.echo(f"results: {out / 'run' / 'results.json'}\nbest model: {out / 'run' / 'best_model.keras'}")
+    result = run_demo(out, log=_echo_err)
+    bench = out / "benchmark"
+    click.echo(format_benchmark(result))
+    best = result["searches"]["order_aware"]["best"]
+    click.echo(f"best order-aware configuration: {format_hps_short(best['hyperparameters'])}")
+    click.echo(f"report: {bench / 'report.md'}\nbest models: {bench / 'order_aware' / 'best_model.keras'}, {bench / 'image_only' / 'best_model.keras'}")
+
+
+def format_hps_short(hps: dict) -> str:
+    from autoorder.results import format_hps
+
+    return format_hps({k: v for k, v in hps.items() if v is not None})
 
 
 from autoorder.cli_plugins import plugins

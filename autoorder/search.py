@@ -270,9 +270,15 @@ def preflight(out: Path, bank: Any, cfg: C.Config, log: Log) -> None:
         probe.unlink()
     except OSError as e:
         raise RunError(f"The run folder {str(out)!r} is not writable: {e.strerror}.") from None
+    build_backbones(bank, cfg)
+
+
+def build_backbones(bank: Any, cfg: C.Config) -> None:
+    """Build each backbone once: weights and plugin errors surface here, not in every trial.
+
+    The bank keeps the result (initial weights) for the trials.
+    """
     for name in cfg.space.backbones:
-        # Builds each backbone once (weights, plugin errors surface here, not in every trial);
-        # the bank keeps the result for the trials.
         try:
             bank.build(name, cfg.data.image_size)
         except AutoOrderError:

@@ -13,9 +13,14 @@ def validate_config(path: str | Path, overrides: Iterable[str] = (), log: Callab
     from autoorder.plugins import registry_for
     from autoorder.search import check_space
 
+    from autoorder.features import BackboneBank
+    from autoorder.search import build_backbones
+
     cfg = load_config(path, overrides)
     registry = registry_for(cfg)
     check_space(cfg, registry)
+    bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
+    build_backbones(bank, cfg)
     progress = (lambda done, total: log(f"decoded {done}/{total} images")) if log else None
     data = load_dataset(cfg, progress=progress)
     return data.summary()
