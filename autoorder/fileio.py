@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from autoorder import faults
 from autoorder.errors import RunError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -33,6 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        faults.reached("write")
         os.replace(tmp_path, path)
     except OSError as e:
         tmp_path.unlink(missing_ok=True)

@@ -202,6 +202,7 @@ def run_search(
         on_trial=on_trial,
         deadline=deadline,
         trial_timeout=cfg.tuner.trial_timeout,
+        log=log,
         directory=str(out),
         project_name=TUNER_DIR,
         overwrite=False,

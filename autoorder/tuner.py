@@ -20,6 +20,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src import config as kt_config
 from keras_tuner.src import utils as kt_utils
 
+from autoorder import faults
 from autoorder.config import Config
 
 OBJECTIVE = "val_accuracy"
@@ -79,6 +80,7 @@ class AutoOrderTuner(kt.Tuner):
         on_trial: Callable[[Any, float], None] | None = None,
         deadline: float | None = None,
         trial_timeout: float | None = None,
+        log: Callable[[str], None] | None = None,
         **kwargs: Any,
     ):
         # Keras Tuner prints the traceback of every failed trial in debug mode; the reason is
@@ -88,6 +90,7 @@ class AutoOrderTuner(kt.Tuner):
         self.on_trial = on_trial
         self.deadline = deadline  # time.monotonic() after which no new trial starts
         self.trial_timeout = trial_timeout
+        self.log = log
         self.stop_reason: str | None = None
         self._started: dict[str, float] = {}
 
@@ -121,6 +124,8 @@ class AutoOrderTuner(kt.Tuner):
         resumed = state.load(model)
         if resumed is not None:
             initial_epoch, best = resumed
+            if self.log:
+                self.log(f"trial {trial.trial_id} resumes at epoch {initial_epoch + 1} (best so far {best:.4f})")
         checkpoint = AtomicSaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
         checkpoint.best_value = best
         callbacks = [tuner_utils.TunerCallback(self, trial), checkpoint, state]
@@ -148,6 +153,7 @@ class AutoOrderTuner(kt.Tuner):
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         if self.on_trial is not None:
             self.on_trial(self.oracle.get_trial(trial.trial_id), seconds)
+        faults.reached("trial")
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -212,6 +218,10 @@ class EpochState(keras.callbacks.Callback):
         self.dir.mkdir(parents=True, exist_ok=True)
         save_weights_atomic(self.model, self.dir / self.WEIGHTS)
         write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best})
+        faults.reached("epoch")
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        faults.reached("batch")
 
     def clear(self) -> None:
         for name in (self.WEIGHTS, self.STATE):

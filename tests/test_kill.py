@@ -1,0 +1,86 @@
+"""kill -9 at deterministic points, then the same command again: the search completes exactly.
+
+AUTOORDER_KILL_AT=POINT:N (autoorder.faults) kills the search process the N-th time it reaches
+POINT: mid-epoch (batch), after an epoch (epoch), between trials (trial), or inside an atomic
+state write after the data is on disk but before the rename (write).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import simple_dataset
+
+pytestmark = pytest.mark.slow
+
+MAX_TRIALS = 3
+
+
+def _search(cfg, out, kill_at=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("AUTOORDER_KILL_AT", None)
+    if kill_at:
+        env["AUTOORDER_KILL_AT"] = kill_at
+    return subprocess.run(
+        [sys.executable, "-m", "autoorder", "search", str(cfg), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def _completed(out):
+    trials = {}
+    for p in sorted((out / "tuner").glob("trial_*/trial.json")):
+        t = json.loads(p.read_text())
+        if t["status"] == "COMPLETED":
+            trials[t["trial_id"]] = (t["hyperparameters"]["values"], t["score"], t["metrics"])
+    return trials
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=5)
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(f"""
+        data: {{manifest: data/manifest.csv, image_size: 16}}
+        space:
+          backbones: tiny_cnn
+          freeze: none
+          head_depth: [0, 1]
+          order_encodings: [none, onehot]
+          learning_rate: [0.01, 0.003]
+          batch_size: 8
+        tuner: {{max_trials: {MAX_TRIALS}, epochs: 3, patience: 0, seed: 0}}
+        plugins: {{paths: [], entry_points: false}}
+    """))
+    return p
+
+
+@pytest.mark.parametrize("kill_at", ["batch:2", "epoch:2", "trial:1", "write:6"])
+def test_killed_search_resumes_to_exactly_max_trials(tmp_path, cfg, kill_at):
+    out = tmp_path / "run"
+    first = _search(cfg, out, kill_at)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    finished = _completed(out) if (out / "tuner").exists() else {}
+    second = _search(cfg, out)
+    assert second.returncode == 0, second.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["trials"]) == MAX_TRIALS
+    assert all(t["status"] == "COMPLETED" for t in res["trials"])
+    assert len(list((out / "tuner").glob("trial_*"))) == MAX_TRIALS
+    after = _completed(out)
+    # Trials that had finished are kept unchanged and not run again.
+    for tid, record in finished.items():
+        assert after[tid] == record
+    ran_again = [ln for ln in second.stderr.splitlines() if ln.startswith("trial ")]
+    assert len([ln for ln in ran_again if "/3" in ln]) == MAX_TRIALS - len(finished), second.stderr
+    if kill_at == "epoch:2":
+        # The interrupted trial continues from its last finished epoch.
+        assert "trial 0 resumes at epoch 3" in second.stderr, second.stderr
+    assert (out / "best_model.keras").exists()
