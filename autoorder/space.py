@@ -137,8 +137,11 @@ class SearchSpace(kt.HyperModel):
             probe.values[C.HP_ENCODING] = name
             encoding = self.registry.get_encoding(name)
             feats, order = _dummy_graph()
-            with probe.conditional_scope(C.HP_ENCODING, [name]), probe.name_scope(name):
-                encoding.build(feats, order, 4, probe)
+            try:
+                with probe.conditional_scope(C.HP_ENCODING, [name]), probe.name_scope(name):
+                    encoding.build(feats, order, 4, probe)
+            except Exception:  # noqa: BLE001 - its trials will fail with the reason; the search goes on
+                continue
             hp.merge(probe, overwrite=False)
 
     # ----- building ----------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Failed trials, time budget, changed data, hostile files, CSV injection."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from autoorder.cli import main
+from autoorder.config import from_dict
+from autoorder.errors import RunError
+from autoorder.fileio import csv_text, escape_cell
+from autoorder.registry import Registry, builtins
+from autoorder.search import run_search
+
+from helpers import simple_dataset
+
+pytestmark = pytest.mark.slow
+
+
+class NanEncoding:
+    name = "nan_enc"
+    uses_order = True
+
+    def build(self, features, order_index, num_buckets, hp):
+        return keras.layers.Rescaling(float("nan"), name="poison")(features)
+
+
+class BrokenEncoding:
+    name = "broken"
+    uses_order = True
+
+    def build(self, features, order_index, num_buckets, hp):
+        raise RuntimeError("a bug in the plugin")
+
+
+def _registry():
+    reg = Registry()
+    reg.register_backbone(builtins().backbones["tiny_cnn"].obj)
+    reg.register_encoding(builtins().encodings["none"].obj)
+    reg.register_encoding(NanEncoding)
+    reg.register_encoding(BrokenEncoding)
+    return reg
+
+
+def _cfg(tmp_path, **tuner):
+    manifest = simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=4)
+    return from_dict(
+        {
+            "data": {"manifest": str(manifest), "image_size": 16},
+            "space": {"backbones": "tiny_cnn", "freeze": "all", "head_depth": 0, "dropout": 0.0,
+                      "learning_rate": 0.01, "order_encodings": ["none", "nan_enc", "broken"]},
+            "tuner": {"max_trials": 3, "epochs": 2, **tuner},
+        },
+        "c.yaml",
+        tmp_path,
+    )
+
+
+def test_failed_trials_are_recorded_and_never_ranked(tmp_path):
+    res = run_search(_cfg(tmp_path), tmp_path / "run", registry=_registry())
+    by_enc = {t["hyperparameters"]["order_encoding"]: t for t in res["trials"]}
+    assert set(by_enc) == {"none", "nan_enc", "broken"}
+    assert by_enc["none"]["status"] == "COMPLETED"
+    assert by_enc["nan_enc"]["status"] == "FAILED" and "loss became nan" in by_enc["nan_enc"]["reason"]
+    assert by_enc["broken"]["status"] != "COMPLETED" and "a bug in the plugin" in by_enc["broken"]["reason"]
+    assert res["ranking"] == [by_enc["none"]["id"]]
+    assert res["best"]["hyperparameters"]["order_encoding"] == "none"
+    rows = list(csv.DictReader((tmp_path / "run" / "trials.csv").open()))
+    assert [r["rank"] for r in rows if r["status"] != "COMPLETED"] == ["", ""]
+
+
+def test_time_budget_stops_the_search_and_says_so(tmp_path):
+    cfg = _cfg(tmp_path, max_trials=50, time_budget=0.001)
+    from dataclasses import replace
+
+    cfg = replace(cfg, space=replace(cfg.space, order_encodings=("none",), learning_rate=(0.01, 0.003, 0.001)))
+    res = run_search(cfg, tmp_path / "run", registry=_registry())
+    assert res["stopped"] == "time_budget"
+    assert len(res["trials"]) < 50
+
+
+def test_resume_on_changed_data_is_refused(tmp_path):
+    cfg = _cfg(tmp_path)
+    from dataclasses import replace
+
+    cfg = replace(cfg, space=replace(cfg.space, order_encodings=("none",)), tuner=replace(cfg.tuner, max_trials=1, epochs=1))
+    run_search(cfg, tmp_path / "run", registry=_registry())
+    m = tmp_path / "data" / "manifest.csv"
+    m.write_text(m.read_text().replace("a0,a,1,a0", "a0,a,2,a0", 1).replace(",1,a0\n", ",2,a0\n", 1))
+    with pytest.raises(RunError, match=r"different data.*--overwrite"):
+        run_search(cfg, tmp_path / "run", registry=_registry())
+    # --overwrite starts over.
+    run_search(cfg, tmp_path / "run", registry=_registry(), overwrite=True)
+
+
+def test_out_folder_with_foreign_files_is_never_touched(tmp_path):
+    cfg = _cfg(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    for overwrite in (False, True):
+        with pytest.raises(RunError, match="not an autoorder run"):
+            run_search(cfg, out, registry=_registry(), overwrite=overwrite)
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped():
+    assert escape_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert escape_cell("+1") == "'+1" and escape_cell("@SUM(A1)") == "'@SUM(A1)" and escape_cell("-2") == "'-2"
+    assert escape_cell("chair") == "chair" and escape_cell(3) == 3
+    text = csv_text(["image", "label"], [["=cmd|' /C calc'!A0", "ok"]])
+    assert "'=cmd" in text
+
+
+def test_predict_refuses_a_model_with_a_lambda_layer(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    inp = keras.Input((4,))
+    out = keras.layers.Lambda(lambda x: x * 2)(inp)
+    keras.Model(inp, out).save(run / "best_model.keras")
+    (run / "results.json").write_text(json.dumps({"trials": []}))
+    (run / "labels.json").write_text('["a"]')
+    (run / "config.resolved.yaml").write_text(
+        "data: {columns: {image: image, label: label, order: order, group: object_id}, max_image_pixels: 1000000}\n"
+    )
+    simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=1)
+    r = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "data" / "manifest.csv"), "--out", str(tmp_path / "p.csv")])
+    assert r.exit_code == 1
+    assert "cannot be loaded in safe mode" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "p.csv").exists()
