@@ -30,7 +30,7 @@ DEMO_CONFIG = {
         "learning_rate": [0.003, 0.001],
         "batch_size": 32,
     },
-    "tuner": {"algorithm": "random", "max_trials": 3, "epochs": 40, "seed": 0, "patience": 10},
+    "tuner": {"algorithm": "random", "max_trials": 3, "epochs": 40, "seed": 0, "patience": 0},
     "plugins": {"paths": [], "entry_points": False},
 }
 

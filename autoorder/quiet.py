@@ -33,11 +33,14 @@ def _stderr_silenced():
 
 def import_tensorflow() -> None:
     """Import tensorflow, keras and keras_tuner once, quietly."""
-    if "keras_tuner" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _stderr_silenced():
-        import tensorflow  # noqa: F401
-        import keras  # noqa: F401
-        import keras_tuner  # noqa: F401
+    if "keras_tuner" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401
+            import keras  # noqa: F401
+            import keras_tuner  # noqa: F401
+    import tensorflow
+
+    # Retracing notices ("5 out of the last 7 calls ...") are expected: every trial is a new model.
+    tensorflow.get_logger().setLevel("ERROR")

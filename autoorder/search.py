@@ -25,8 +25,9 @@ TUNER_DIR = "tuner"
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from autoorder.quiet import import_tensorflow
+
+    import_tensorflow()
     # Reloading a trial's best epoch restores weights, not optimizer slots: expected, not news.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
 
