@@ -239,7 +239,7 @@ def main() -> None:
         Path(args.result).write_text(json.dumps(fn(args)))
         return
     if args.quick:
-        args.objects, args.trials, args.epochs, args.rounds, args.memory_trials = 60, 3, 2, 1, 8
+        args.objects, args.trials, args.epochs, args.rounds, args.memory_trials = 144, 3, 2, 1, 8
         args.image_size = min(args.image_size, 64)
 
     from autoorder.datasets import make_dataset
