@@ -31,6 +31,7 @@ class _Built:
     initial_weights: list
     fingerprint: str
     output_shape: tuple
+    pristine: Any  # the first build, never trained: for inference only
 
 
 class BackboneBank:
@@ -46,27 +47,34 @@ class BackboneBank:
         return self.registry.get_backbone(name)
 
     def build(self, name: str, image_size: int) -> keras.Model:
+        """A fresh, trainable copy with the initial weights."""
         key = (name, image_size)
-        plugin = self.plugin(name)
         if key not in self._built:
-            keras.utils.set_random_seed(self.seed)
-            model = plugin.build(image_size, self.weights)
-            _check_model(model, name, image_size)
-            weights = model.get_weights()
-            h = hashlib.sha256()
-            h.update(f"{CACHE_VERSION}|{name}|{image_size}|".encode())
-            h.update(model.to_json().encode())
-            for w in weights:
-                h.update(np.ascontiguousarray(w).tobytes())
-            self._built[key] = _Built(weights, h.hexdigest()[:16], tuple(int(d) for d in model.output.shape[1:]))
-            return model
-        model = plugin.build(image_size, None)
+            self._first_build(name, image_size)
+        model = self.plugin(name).build(image_size, None)
         model.set_weights(self._built[key].initial_weights)
         return model
 
+    def _first_build(self, name: str, image_size: int) -> None:
+        keras.utils.set_random_seed(self.seed)
+        model = self.plugin(name).build(image_size, self.weights)
+        _check_model(model, name, image_size)
+        weights = model.get_weights()
+        h = hashlib.sha256()
+        h.update(f"{CACHE_VERSION}|{name}|{image_size}|".encode())
+        h.update(model.to_json().encode())
+        for w in weights:
+            h.update(np.ascontiguousarray(w).tobytes())
+        shape = tuple(int(d) for d in model.output.shape[1:])
+        self._built[(name, image_size)] = _Built(weights, h.hexdigest()[:16], shape, model)
+
+    def pristine(self, name: str, image_size: int) -> keras.Model:
+        """The backbone with its initial weights, shared: only for inference (never train it)."""
+        return self._info(name, image_size).pristine
+
     def _info(self, name: str, image_size: int) -> _Built:
         if (name, image_size) not in self._built:
-            self.build(name, image_size)
+            self._first_build(name, image_size)
         return self._built[(name, image_size)]
 
     def fingerprint(self, name: str, image_size: int) -> str:
@@ -153,7 +161,7 @@ class FeatureCache:
 
     def _fill(self, bank, name, image_size, cuts, images, data_fp, fp) -> None:
         t0 = time.perf_counter()
-        model = bank.build(name, image_size)
+        model = bank.pristine(name, image_size)
         extractor = keras.Model(model.inputs, prefix_outputs(model, cuts), name=f"{name}_prefix")
         n = len(images)
         shapes = [tuple(int(d) for d in t.shape[1:]) for t in extractor.outputs]

@@ -282,7 +282,7 @@ def build_backbones(bank: Any, cfg: C.Config) -> None:
     """
     for name in cfg.space.backbones:
         try:
-            bank.build(name, cfg.data.image_size)
+            bank.pristine(name, cfg.data.image_size)
         except AutoOrderError:
             raise
         except Exception as e:  # noqa: BLE001 - a plugin's own failure, named with its source

@@ -192,7 +192,7 @@ class SearchSpace(kt.HyperModel):
         """The last built trial as a deliverable (image + order -> probabilities)."""
         backbone = self.last_backbone
         if backbone is None:  # frozen trial: the backbone as it was before any training
-            backbone = self.bank.build(self.last_plan.backbone, self.image_size)
+            backbone = self.bank.pristine(self.last_plan.backbone, self.image_size)
         return build_export_model(backbone, self.last_head, self.image_size)
 
     # ----- data --------------------------------------------------------------------------
@@ -210,7 +210,7 @@ class SearchSpace(kt.HyperModel):
     def _features_uncached(self, plan: TrialPlan) -> np.ndarray:
         from autoorder.features import prefix_outputs
 
-        backbone = self.bank.build(plan.backbone, self.image_size)
+        backbone = self.bank.pristine(plan.backbone, self.image_size)
         extractor = keras.Model(backbone.inputs, prefix_outputs(backbone, [plan.freeze]))
         return np.asarray(extractor.predict(self.data.images.astype(np.float32), batch_size=64, verbose=0))
 

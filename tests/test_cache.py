@@ -12,7 +12,7 @@ from autoorder.config import from_dict
 from autoorder.features import BackboneBank, FeatureCache
 from autoorder.graph import split_model
 from autoorder.model import HeadSpec, build_export_model, build_head, build_training_model
-from autoorder.registry import BUILTINS, Registry
+from autoorder.registry import Registry, builtins
 
 from helpers import simple_dataset
 
@@ -47,7 +47,7 @@ class Mini:
 
 def registry():
     reg = Registry()
-    for e in BUILTINS.encodings.values():
+    for e in builtins().encodings.values():
         reg.register_encoding(e.obj)
     reg.register_backbone(Mini)
     return reg
