@@ -49,9 +49,11 @@ def main(debug: bool) -> None:
 
 
 def _tensorflow() -> None:
-    from autoorder.quiet import import_tensorflow
+    from autoorder.quiet import import_tensorflow, silence_native_stderr
 
     import_tensorflow()
+    if not click.get_current_context().find_root().params.get("debug", False):
+        silence_native_stderr()
 
 
 # ----- datasets ----------------------------------------------------------------------------

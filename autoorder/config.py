@@ -225,6 +225,7 @@ class TunerConfig:
     fine_tune_lr_factor: float = _f(0.1, _float(0.0, 1.0, lo_open=True), "two-stage: learning-rate factor")
     time_budget: Any = _f(None, _optional(_float(0.0, lo_open=True)), "seconds for the whole search")
     trial_timeout: Any = _f(None, _optional(_float(0.0, lo_open=True)), "seconds per trial")
+    checkpoint_seconds: float = _f(10.0, _float(0.0), "save a running trial's state at most this often (0: every epoch)")
 
 
 @dataclass(frozen=True)
