@@ -48,8 +48,8 @@ def versions() -> dict:
 
 
 def config_hash(resolved: dict) -> str:
-    """What defines a search (cache settings excluded: they change speed, not results)."""
-    d = {k: v for k, v in resolved.items() if k != "cache"}
+    """What defines a search (cache, distribution, leases excluded: they change how, not what)."""
+    d = C.without_operational(resolved)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -83,7 +83,7 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
         state = read_json(state_path, "run state")
         old = state.get("config", {})
         if config_hash(old) != config_hash(resolved):
-            changes = _diff({k: v for k, v in old.items() if k != "cache"}, {k: v for k, v in resolved.items() if k != "cache"})
+            changes = _diff(C.without_operational(old), C.without_operational(resolved))
             raise RunError(
                 f"Run folder {str(out)!r} was started with a different config; resuming is refused. Changes:\n  "
                 + "\n  ".join(changes[:20])
