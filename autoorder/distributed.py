@@ -293,14 +293,15 @@ class Lease:
 class _Servicer:
     """Keras Tuner's OracleServicer methods (duck-typed for its gRPC registration), with leases."""
 
-    def __init__(self, lease: Lease, on_trial: Callable | None, pre_create_trial: Callable, hello: dict):
+    def __init__(self, lease: Lease, tuner: Any, on_trial: Callable | None, hello: dict, deadline: Callable | None):
         from keras_tuner.src import protos
 
         self.lease = lease
         self.oracle = lease.oracle
+        self.tuner = tuner
         self.on_trial = on_trial
-        self.pre_create_trial = pre_create_trial
         self.hello = hello
+        self.deadline = deadline
         self.svc = protos.get_service()
         self.lock = threading.Lock()
         self.error: BaseException | None = None
@@ -338,7 +339,9 @@ class _Servicer:
 
     def CreateTrial(self, request, context):  # noqa: N802
         def run(worker, request):
-            self.pre_create_trial()  # the search's time budget
+            if self.deadline is not None:  # the time budget runs from the first trial asked for
+                self.tuner.deadline, self.deadline = self.deadline(), None
+            self.tuner.pre_create_trial()  # stops handing out new trials once the budget is spent
             trial = self.lease.create_trial(request.tuner_id)
             return self.svc.CreateTrialResponse(trial=trial.to_proto())
 
@@ -403,8 +406,20 @@ def _loads(data: bytes) -> Any:
     return json.loads(data.decode())
 
 
-def serve(tuner: Any, role: Role, lease_seconds: float, on_trial: Callable | None, hello: dict, log: Log) -> dict:
-    """Serve `tuner.oracle` to the workers until the search is done. Returns what happened."""
+def serve(
+    tuner: Any,
+    role: Role,
+    lease_seconds: float,
+    on_trial: Callable | None,
+    hello: dict,
+    log: Log,
+    deadline: Callable[[], float | None] | None = None,
+) -> dict:
+    """Serve `tuner.oracle` to the workers until the search is done. Returns what happened.
+
+    `deadline()` gives the end of the time budget; it is asked when the first worker asks for a
+    trial, since workers start later than the chief.
+    """
     from concurrent import futures
 
     import grpc
@@ -415,7 +430,7 @@ def serve(tuner: Any, role: Role, lease_seconds: float, on_trial: Callable | Non
     tuner.save()
     lease = Lease(oracle, lease_seconds, log=log)
     lease.tidy()
-    servicer = _Servicer(lease, on_trial, tuner.pre_create_trial, hello)
+    servicer = _Servicer(lease, tuner, on_trial, hello, deadline)
     # so_reuseport off: a second chief on the same port must fail, not share it.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[("grpc.so_reuseport", 0)])
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)

@@ -149,7 +149,7 @@ def run_search(
     tuner = _make_tuner(
         run,
         on_trial=run.progress,
-        deadline=run.progress.deadline(cfg.tuner.time_budget),
+        deadline=None if chief else run.progress.deadline(cfg.tuner.time_budget),
         # The chief trains nothing; it only rebuilds the best trial for export.
         distribution_strategy=None if chief else make_strategy(cfg),
     )
@@ -158,7 +158,8 @@ def run_search(
         from autoorder.distributed import search_signature, serve
 
         hello = {"config": search_signature(cfg), "data": run.data.fingerprint()}
-        distributed = serve(tuner, role, cfg.tuner.lease_seconds, run.progress, hello, log)
+        deadline = (lambda: run.progress.deadline(cfg.tuner.time_budget)) if cfg.tuner.time_budget else None
+        distributed = serve(tuner, role, cfg.tuner.lease_seconds, run.progress, hello, log, deadline)
     else:
         tuner.search(verbose=0)
     if tuner.stop_reason:
