@@ -49,9 +49,11 @@ def main(debug: bool) -> None:
 
 
 def _tensorflow() -> None:
-    from autoorder.quiet import import_tensorflow
+    from autoorder.quiet import import_tensorflow, silence_native_stderr
 
     import_tensorflow()
+    if not click.get_current_context().find_root().params.get("debug", False):
+        silence_native_stderr()
 
 
 # ----- datasets ----------------------------------------------------------------------------
@@ -227,10 +229,14 @@ def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, 
     click.echo(f"benchmark: {out / 'benchmark.json'}")
 
 
-def _pct(ci: dict) -> str:
+def _pct(ci: dict, clip: bool = True) -> str:
+    """Mean [interval] in percent; accuracy intervals are clipped to [0, 100] (gains are not)."""
+    lo, hi = ci.get("low"), ci.get("high")
     txt = f"{100 * ci['mean']:.1f}"
-    if ci.get("low") is not None:
-        txt += f" [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+    if lo is not None:
+        if clip:
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+        txt += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
     return txt
 
 
@@ -240,7 +246,7 @@ def format_benchmark(r: dict) -> str:
         f"test accuracy, % (mean [95% CI] over seeds {r['seeds']}):",
         f"  image-only   {_pct(r['image_only']['test_accuracy'])}",
         f"  order-aware  {_pct(r['order_aware']['test_accuracy'])}",
-        f"  gain         {_pct(g)} points; bootstrap over test objects [{100 * g['bootstrap']['low']:.1f}, {100 * g['bootstrap']['high']:.1f}]"
+        f"  gain         {_pct(g, clip=False)} points; bootstrap over test objects [{100 * g['bootstrap']['low']:.1f}, {100 * g['bootstrap']['high']:.1f}]"
         + ("" if g.get("excludes_zero") else "  (interval includes zero)"),
         f"  per object   image-only {_pct(r['image_only']['object_accuracy'])}, order-aware {_pct(r['order_aware']['object_accuracy'])}",
         "controls:",

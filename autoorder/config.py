@@ -236,6 +236,7 @@ class TunerConfig:
     distribution: Any = _f(None, _optional(_str(DISTRIBUTIONS)), "null | mirrored: one trial over every visible GPU")
     lease_seconds: float = _f(120.0, _float(1.0), "distributed: a worker silent this long loses its trial to another")
     chief_timeout: float = _f(300.0, _float(1.0), "distributed: a worker exits when the chief does not answer this long")
+    checkpoint_seconds: float = _f(10.0, _float(0.0), "save a running trial's state at most this often (0: every epoch)")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class Dataset:
     split: np.ndarray
     report: LoadReport
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    _fingerprint: str | None = field(default=None, repr=False)  # arrays are never changed after loading
 
     def indices(self, name: str) -> np.ndarray:
         return np.flatnonzero(self.split == name)
@@ -53,6 +54,11 @@ class Dataset:
 
     def fingerprint(self) -> str:
         """Changes whenever the pixels, the order or the split change (cache and resume keys)."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
         h = hashlib.sha256()
         h.update(self.images.tobytes())
         h.update(self.orders.tobytes())

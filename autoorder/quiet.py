@@ -44,3 +44,23 @@ def import_tensorflow() -> None:
 
     # Retracing notices ("5 out of the last 7 calls ...") are expected: every trial is a new model.
     tensorflow.get_logger().setLevel("ERROR")
+
+
+def silence_native_stderr() -> None:
+    """Send file descriptor 2 (TensorFlow's C++ logging) to /dev/null for the rest of the process.
+
+    Python's own `sys.stderr` keeps writing to the terminal through a duplicate of the original
+    descriptor, so progress lines and error messages are unaffected. TensorFlow loads some of
+    its libraries lazily, mid-search, and each load repeats its start-up notices. CLI only;
+    `--debug` keeps everything.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture it)
+        return
+    sys.stderr.flush()
+    python_side = os.fdopen(os.dup(fd), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stderr = python_side

@@ -56,7 +56,7 @@ def cfg(tmp_path):
           order_encodings: [none, onehot]
           learning_rate: [0.01, 0.003]
           batch_size: 8
-        tuner: {{max_trials: {MAX_TRIALS}, epochs: 3, patience: 0, seed: 0}}
+        tuner: {{max_trials: {MAX_TRIALS}, epochs: 3, patience: 0, seed: 0, checkpoint_seconds: 0}}
         plugins: {{paths: [], entry_points: false}}
     """))
     return p
