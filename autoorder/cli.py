@@ -116,16 +116,63 @@ def validate(config: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder [runs/<config name>].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. tuner.max_trials=20.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing run folder.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Distributed: a chief and N worker processes on this host.")
+@click.option("--gpus", default=None, metavar="0,1,...", help="With --workers: one GPU per worker (CUDA_VISIBLE_DEVICES).")
+@click.option("--role", type=click.Choice(["chief", "worker"]), default=None, help="Distributed over hosts: what this process is.")
+@click.option("--oracle", default=None, metavar="HOST:PORT", help="Chief: where to listen (PORT alone: 127.0.0.1). Worker: the chief's address.")
+@click.option("--worker-id", default=None, metavar="ID", help="Worker: a name unique in the search, e.g. hostb-gpu0.")
 @handle_errors
-def search(config: Path, out: Path | None, overrides: tuple[str, ...], overwrite: bool) -> None:
-    """Run (or resume) the search described by CONFIG."""
+def search(
+    config: Path,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    overwrite: bool,
+    workers: int | None,
+    gpus: str | None,
+    role: str | None,
+    oracle: str | None,
+    worker_id: str | None,
+) -> None:
+    """Run (or resume) the search described by CONFIG.
+
+    With --workers N (and --gpus), a chief and N workers share the trials on this host. Across
+    hosts, start one `--role chief` and any number of `--role worker` processes.
+    """
+    from autoorder import distributed as D
+
+    out = out or Path("runs") / config.stem
+    try:
+        gpu_list = D.parse_gpus(gpus)
+        if gpu_list is not None and workers is None:
+            workers = len(gpu_list)
+        if workers is not None and (role or oracle or worker_id):
+            raise ValueError("--workers launches a chief and its workers here; it does not go with --role, --oracle or --worker-id.")
+        dist_role = None if workers is not None else D.role_from_options(role, oracle, worker_id)
+        if dist_role is not None and dist_role.is_worker and overwrite:
+            raise ValueError("--overwrite is for the chief (or a single-process search), not for a worker.")
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if workers is not None:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            code = D.launch(
+                config, out, workers=workers, gpus=gpu_list, overrides=overrides, overwrite=overwrite,
+                debug=debug, log=_echo_err, echo=click.echo,
+            )
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        if code:
+            sys.exit(code)
+        return
     _tensorflow()
     from autoorder.config import load_config
     from autoorder.search import run_search
 
     cfg = load_config(config, overrides)
-    out = out or Path("runs") / config.stem
-    results = run_search(cfg, out, overwrite=overwrite, log=_echo_err)
+    results = run_search(cfg, out, overwrite=overwrite, log=_echo_err, role=dist_role)
+    if dist_role is not None and dist_role.is_worker:
+        click.echo(f"worker {results['worker']}: {results['trials']} trial(s) run; the chief at {results['chief']} has the results")
+        return
     click.echo(format_ranking(results))
     click.echo(f"results: {out / 'results.json'}\nbest model: {out / 'best_model.keras'}")
 

@@ -31,6 +31,9 @@ FREEZE_NONE = "none"
 FREEZE_ALL = "all"
 ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
+DISTRIBUTIONS = ("mirrored",)
+# How a search runs, not what it finds: changing them does not block a resume.
+OPERATIONAL_KEYS = ("cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -108,7 +111,12 @@ def _bool(v: Any) -> bool:
 
 def _optional(spec: Spec) -> Spec:
     def check(v: Any) -> Any:
-        return None if v is None else spec(v)
+        if v is None:
+            return None
+        try:
+            return spec(v)
+        except _Invalid as e:
+            raise _Invalid(f"null or {e.expected}", e.hint) from None
 
     check.expected = f"null or {getattr(spec, 'expected', 'a value')}"  # type: ignore[attr-defined]
     return check
@@ -225,6 +233,9 @@ class TunerConfig:
     fine_tune_lr_factor: float = _f(0.1, _float(0.0, 1.0, lo_open=True), "two-stage: learning-rate factor")
     time_budget: Any = _f(None, _optional(_float(0.0, lo_open=True)), "seconds for the whole search")
     trial_timeout: Any = _f(None, _optional(_float(0.0, lo_open=True)), "seconds per trial")
+    distribution: Any = _f(None, _optional(_str(DISTRIBUTIONS)), "null | mirrored: one trial over every visible GPU")
+    lease_seconds: float = _f(120.0, _float(1.0), "distributed: a worker silent this long loses its trial to another")
+    chief_timeout: float = _f(300.0, _float(1.0), "distributed: a worker exits when the chief does not answer this long")
     checkpoint_seconds: float = _f(10.0, _float(0.0), "save a running trial's state at most this often (0: every epoch)")
 
 
@@ -440,6 +451,19 @@ def resolved_dict(cfg: Config) -> dict:
     d["space"]["weights"] = cfg.weights_value()
     if cfg.cache.dir:
         d["cache"]["dir"] = str(resolve_path(cfg.base_dir, cfg.cache.dir).resolve())
+    return d
+
+
+def without_operational(d: dict) -> dict:
+    """A resolved config without the keys that change how a search runs, not what it finds."""
+    d = copy.deepcopy(d)
+    for key in OPERATIONAL_KEYS:
+        *parents, last = key.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
     return d
 
 

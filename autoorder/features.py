@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,8 @@ class FeatureCache:
             else:
                 path = self._disk_path(k)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".partial.npy")
+                # Per process: workers of a distributed search on one host share the spill folder.
+                tmp = path.with_suffix(f".{os.getpid()}.partial.npy")
                 placed[i] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shapes[i]))
         arrays = [placed[i] for i in range(len(cuts))]
         if self.progress:

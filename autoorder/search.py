@@ -48,8 +48,8 @@ def versions() -> dict:
 
 
 def config_hash(resolved: dict) -> str:
-    """What defines a search (cache settings excluded: they change speed, not results)."""
-    d = {k: v for k, v in resolved.items() if k != "cache"}
+    """What defines a search (cache, distribution, leases excluded: they change how, not what)."""
+    d = C.without_operational(resolved)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -83,7 +83,7 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
         state = read_json(state_path, "run state")
         old = state.get("config", {})
         if config_hash(old) != config_hash(resolved):
-            changes = _diff({k: v for k, v in old.items() if k != "cache"}, {k: v for k, v in resolved.items() if k != "cache"})
+            changes = _diff(C.without_operational(old), C.without_operational(resolved))
             raise RunError(
                 f"Run folder {str(out)!r} was started with a different config; resuming is refused. Changes:\n  "
                 + "\n  ".join(changes[:20])
@@ -94,7 +94,7 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
     return None
 
 
-def trial_record(trial: Any, seconds: float | None) -> dict:
+def trial_record(trial: Any, seconds: float | None, names: list[str] | None = None) -> dict:
     status = str(getattr(trial.status, "value", trial.status))
     score = trial.score
     reason = ""
@@ -106,12 +106,19 @@ def trial_record(trial: Any, seconds: float | None) -> dict:
     return {
         "id": trial.trial_id,
         "status": status,
-        "hyperparameters": dict(trial.hyperparameters.values),
+        "hyperparameters": _in_order(trial.hyperparameters.values, names),
         "val_accuracy": float(score) if R.is_finite(score) else None,
         "best_epoch": trial.best_step,
         "seconds": round(seconds, 3) if seconds is not None else None,
         "reason": reason,
     }
+
+
+def _in_order(values: dict, names: list[str] | None) -> dict:
+    """Values in the order the search space declares them (gRPC hands them back regrouped by type)."""
+    if not names:
+        return dict(values)
+    return {**{k: values[k] for k in names if k in values}, **{k: v for k, v in values.items() if k not in names}}
 
 
 def run_search(
@@ -122,14 +129,90 @@ def run_search(
     log: Log | None = None,
     registry: Any = None,
     data: Any = None,
+    role: Any = None,
 ) -> dict:
-    """Run (or resume) a search and export its best model. Returns the results dict."""
+    """Run (or resume) a search and export its best model. Returns the results dict.
+
+    `role` (an `autoorder.distributed.Role`) makes this process part of a distributed search:
+    the chief serves Keras Tuner's oracle to the workers, then writes the same results as a
+    single-process search; a worker runs the trials the chief hands out and returns a summary.
+    """
     _quiet_tensorflow()
     log = log or (lambda s: None)
     out = Path(out)
-    resolved = C.resolved_dict(cfg)
-    previous = prepare_run_dir(out, resolved, overwrite)
+    if role is not None and role.is_worker:
+        return _run_worker(cfg, out, role, log, registry, data)
+    run = _prepare(cfg, out, overwrite, log, registry, data)
+    from autoorder.tuner import make_strategy
 
+    chief = role is not None
+    tuner = _make_tuner(
+        run,
+        on_trial=run.progress,
+        deadline=None if chief else run.progress.deadline(cfg.tuner.time_budget),
+        # The chief trains nothing; it only rebuilds the best trial for export.
+        distribution_strategy=None if chief else make_strategy(cfg),
+    )
+    distributed = None
+    if chief:
+        from autoorder.distributed import search_signature, serve
+
+        hello = {"config": search_signature(cfg), "data": run.data.fingerprint()}
+        deadline = (lambda: run.progress.deadline(cfg.tuner.time_budget)) if cfg.tuner.time_budget else None
+        distributed = serve(tuner, role, cfg.tuner.lease_seconds, run.progress, hello, log, deadline)
+    else:
+        tuner.search(verbose=0)
+    if tuner.stop_reason:
+        log(f"stopped: tuner.time_budget of {cfg.tuner.time_budget:g}s is spent ({len(tuner.oracle.trials)} trials)")
+    return _finish(run, tuner, distributed)
+
+
+class _Run:
+    """What a search works with: its folder, data, space and progress."""
+
+    def __init__(self, cfg: C.Config, out: Path, data: Any, space: Any, cache: Any, progress: "Progress", log: Log):
+        self.cfg, self.out, self.data, self.space, self.cache, self.progress, self.log = cfg, out, data, space, cache, progress, log
+
+
+class Progress:
+    """One line per finished trial, and trial_seconds.json (read again on resume)."""
+
+    def __init__(self, out: Path, total: int, log: Log):
+        self.path = out / "trial_seconds.json"
+        self.times: dict = read_json(self.path, "trial times") if self.path.exists() else {}
+        self.total = total
+        self.log = log
+        self.t0 = time.monotonic()
+        self.best = None
+        for t in R.ranked([{"id": k, "status": "COMPLETED", "val_accuracy": v.get("score")} for k, v in self.times.items()]):
+            self.best = t["val_accuracy"]
+            break
+
+    def deadline(self, budget: float | None) -> float | None:
+        """time.monotonic() when a time budget runs out, counting earlier sessions of this run."""
+        if not budget:
+            return None
+        spent = sum(v.get("seconds") or 0.0 for v in self.times.values())
+        return time.monotonic() + max(budget - spent, 0.0)
+
+    def __call__(self, trial: Any, seconds: float) -> None:
+        score = trial.score if R.is_finite(trial.score) else None
+        self.times[trial.trial_id] = {"seconds": round(seconds, 3), "score": score}
+        write_json(self.path, self.times)
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
+        hp = trial.hyperparameters.values
+        what = f"{hp.get(C.HP_BACKBONE)}, freeze={_freeze_of(hp)}, order={hp.get(C.HP_ENCODING)}"
+        status = str(getattr(trial.status, "value", trial.status))
+        score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
+        best_txt = f"{self.best:.4f}" if self.best is not None else "-"
+        self.log(
+            f"trial {len(self.times)}/{self.total}  {score_txt}  best {best_txt}  ({what})  "
+            f"{seconds:.1f}s  elapsed {_fmt_elapsed(time.monotonic() - self.t0)}"
+        )
+
+
+def _load(cfg: C.Config, log: Log, registry: Any, data: Any) -> tuple[Any, Any]:
     from autoorder.plugins import registry_for
 
     registry = registry or registry_for(cfg)
@@ -139,6 +222,32 @@ def run_search(
 
         log(f"loading {cfg.manifest_path()} at {cfg.data.image_size}px")
         data = load_dataset(cfg)
+    return registry, data
+
+
+def _space(cfg: C.Config, out: Path, registry: Any, data: Any, log: Log) -> tuple[Any, Any]:
+    """The search space and its feature cache; backbones are built here (preflight)."""
+    import keras
+
+    from autoorder.features import BackboneBank, FeatureCache
+    from autoorder.space import SearchSpace
+
+    bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
+    cache = None
+    if cfg.cache.enabled:
+        spill = C.resolve_path(cfg.base_dir, cfg.cache.dir) if cfg.cache.dir else out / "cache"
+        cache = FeatureCache(memory_mb=cfg.cache.memory_mb, spill_dir=spill, progress=log)
+    space = SearchSpace(cfg, registry, data, bank, cache, log)
+    preflight(out, bank, cfg, log)
+    keras.utils.set_random_seed(cfg.tuner.seed)
+    return space, cache
+
+
+def _prepare(cfg: C.Config, out: Path, overwrite: bool, log: Log, registry: Any, data: Any) -> _Run:
+    """Run folder (new or resumed), data, state files, space: everything before the first trial."""
+    resolved = C.resolved_dict(cfg)
+    previous = prepare_run_dir(out, resolved, overwrite)
+    registry, data = _load(cfg, log, registry, data)
     fp = data.fingerprint()
     if previous is not None:
         if previous.get("data_fingerprint") != fp:
@@ -148,71 +257,55 @@ def run_search(
                 "Rerun with --overwrite to start over, or use another --out."
             )
         log(f"resuming run in {out}")
-    write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fp, "versions": versions(), "started": previous["started"] if previous else time.strftime("%Y-%m-%dT%H:%M:%S")})
+    started = (previous or {}).get("started") or time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fp, "versions": versions(), "started": started})
     write_text(out / R.RESOLVED, C.dump_yaml(resolved))
     write_csv(out / R.SPLIT_CSV, ["line", "image", "label", "order", "object_id", "split"], data.split_rows())
+    progress = Progress(out, cfg.tuner.max_trials, log)
+    space, cache = _space(cfg, out, registry, data, log)
+    return _Run(cfg, out, data, space, cache, progress, log)
 
-    import keras
 
-    from autoorder.features import BackboneBank, FeatureCache
-    from autoorder.space import SearchSpace
+def _make_tuner(run: _Run, **kwargs: Any) -> Any:
     from autoorder.tuner import AutoOrderTuner, make_oracle
 
-    bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
-    cache = None
-    if cfg.cache.enabled:
-        spill = C.resolve_path(cfg.base_dir, cfg.cache.dir) if cfg.cache.dir else out / "cache"
-        cache = FeatureCache(memory_mb=cfg.cache.memory_mb, spill_dir=spill, progress=log)
-    space = SearchSpace(cfg, registry, data, bank, cache, log)
-
-    times_path = out / "trial_seconds.json"
-    times: dict = read_json(times_path, "trial times") if times_path.exists() else {}
-    t0 = time.monotonic()
-    best = {"score": None}
-    for t in R.ranked([{"id": k, "status": "COMPLETED", "val_accuracy": v.get("score")} for k, v in times.items()]):
-        best["score"] = t["val_accuracy"]
-        break
-    total = cfg.tuner.max_trials
-
-    def on_trial(trial: Any, seconds: float) -> None:
-        score = trial.score if R.is_finite(trial.score) else None
-        times[trial.trial_id] = {"seconds": round(seconds, 3), "score": score}
-        write_json(times_path, times)
-        if score is not None and (best["score"] is None or score > best["score"]):
-            best["score"] = score
-        done = len(times)
-        hp = trial.hyperparameters.values
-        what = f"{hp.get(C.HP_BACKBONE)}, freeze={_freeze_of(hp)}, order={hp.get(C.HP_ENCODING)}"
-        status = str(getattr(trial.status, "value", trial.status))
-        score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
-        best_txt = f"{best['score']:.4f}" if best["score"] is not None else "-"
-        log(
-            f"trial {done}/{total}  {score_txt}  best {best_txt}  ({what})  "
-            f"{seconds:.1f}s  elapsed {_fmt_elapsed(time.monotonic() - t0)}"
-        )
-
-    preflight(out, bank, cfg, log)
-    keras.utils.set_random_seed(cfg.tuner.seed)
-    deadline = None
-    if cfg.tuner.time_budget:
-        spent = sum(v.get("seconds") or 0.0 for v in times.values())  # earlier sessions of this run
-        deadline = time.monotonic() + max(cfg.tuner.time_budget - spent, 0.0)
-    tuner = AutoOrderTuner(
-        make_oracle(cfg),
-        space,
-        on_trial=on_trial,
-        deadline=deadline,
-        trial_timeout=cfg.tuner.trial_timeout,
-        log=log,
-        directory=str(out),
+    return AutoOrderTuner(
+        make_oracle(run.cfg),
+        run.space,
+        trial_timeout=run.cfg.tuner.trial_timeout,
+        log=run.log,
+        directory=str(run.out),
         project_name=TUNER_DIR,
         overwrite=False,
+        **kwargs,
     )
-    tuner.search(verbose=0)
-    if tuner.stop_reason:
-        log(f"stopped: tuner.time_budget of {cfg.tuner.time_budget:g}s is spent ({len(tuner.oracle.trials)} trials)")
 
-    trials = [trial_record(t, times.get(t.trial_id, {}).get("seconds")) for t in tuner.oracle.trials.values()]
+
+def _run_worker(cfg: C.Config, out: Path, role: Any, log: Log, registry: Any, data: Any) -> dict:
+    """Run the trials a chief hands out until it says the search is done."""
+    from autoorder.distributed import ChiefClient, search_signature
+    from autoorder.tuner import make_strategy
+
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
+    out.mkdir(parents=True, exist_ok=True)
+    registry, data = _load(cfg, log, registry, data)
+    client = ChiefClient(role, cfg.tuner.chief_timeout, cfg.tuner.lease_seconds)
+    log(f"worker {role.worker_id}: waiting for the chief at {role.address} (up to {cfg.tuner.chief_timeout:g}s)")
+    client.hello({"config": search_signature(cfg), "data": data.fingerprint()})
+    space, cache = _space(cfg, out, registry, data, log)
+    run = _Run(cfg, out, data, space, cache, None, log)  # type: ignore[arg-type]
+    tuner = _make_tuner(run, link=client, tuner_id=role.worker_id, distribution_strategy=make_strategy(cfg))
+    tuner.search(verbose=0)
+    return {"role": "worker", "worker": role.worker_id, "chief": role.address, "trials": tuner.trials_run}
+
+
+def _finish(run: _Run, tuner: Any, distributed: dict | None = None) -> dict:
+    """results.json, trials.csv, best model and its test predictions, from the oracle's trials."""
+    out, data, cache = run.out, run.data, run.cache
+    times = run.progress.times
+    names = [h.name for h in tuner.oracle.get_space().space]
+    trials = [trial_record(t, times.get(t.trial_id, {}).get("seconds"), names) for t in tuner.oracle.trials.values()]
     trials.sort(key=lambda t: t["id"])
     ranking = R.ranked(trials)
     results: dict = {
@@ -227,15 +320,17 @@ def run_search(
         "seconds": round(sum(t.get("seconds") or 0 for t in trials), 3),
         "stopped": tuner.stop_reason or "max_trials",
     }
-    if cache is not None:
+    if distributed is not None:
+        results["distributed"] = distributed
+    elif cache is not None:  # a chief computes no features: its workers do
         results["cache"] = {"backbone_passes": cache.total_passes()}
     if not ranking:
         R.write_results(out, results)
         reasons = "; ".join(f"trial {t['id']}: {t['reason']}" for t in trials[:5])
         raise RunError(f"No trial of the search in {str(out)!r} finished with a finite score ({reasons}).")
     best_trial = ranking[0]
-    log(f"exporting the best model (trial {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
-    results["best"] = export_best(tuner, space, best_trial, data, out)
+    run.log(f"exporting the best model (trial {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
+    results["best"] = export_best(tuner, run.space, best_trial, data, out)
     R.write_results(out, results)
     return results
 
@@ -315,9 +410,19 @@ def export_best(tuner: Any, space: Any, best_trial: dict, data: Any, out: Path) 
     """Rebuild the best trial, load its best epoch, export image+order -> probabilities, test it."""
     import keras
 
+    from keras_tuner.src.engine.tuner import maybe_distribute
+
     trial = tuner.oracle.get_trial(best_trial["id"])
+    checkpoint = Path(tuner._get_checkpoint_fname(trial.trial_id))
+    if not checkpoint.exists():  # distributed: a worker wrote to a folder the chief does not see
+        raise RunError(
+            f"The weights of the best trial ({checkpoint}) are not in the run folder {str(out)!r}. Workers of a "
+            "distributed search must use the chief's run folder (a shared folder across hosts): copy their "
+            "tuner/trial_* folders into it, then run the chief's command again to export."
+        )
     tuner.load_model(trial)  # builds via space.build and loads the checkpoint of its best epoch
-    model = space.export()
+    with maybe_distribute(tuner.distribution_strategy):
+        model = space.export()
     path = out / R.BEST_MODEL
     tmp = out / (".tmp-" + R.BEST_MODEL)
     model.save(tmp)

@@ -3,7 +3,9 @@
 autoorder writes no search algorithm: `random`, `bayesian` and `hyperband` are Keras Tuner's
 own oracles. The tuner subclass only (1) declares the space without building any backbone,
 (2) honours Hyperband's epoch budget and parent weights, (3) times trials and reports each
-finished one through a callback, since library code does not print.
+finished one through a callback, since library code does not print, (4) as a worker of a
+distributed search, talks to the chief through `autoorder.distributed.ChiefClient` and keeps
+its trial's lease alive, (5) builds and trains inside a `tf.distribute` strategy when given one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any, Callable
 import keras
 import keras_tuner as kt
 from keras_tuner.src.engine import tuner_utils
+from keras_tuner.src.engine.tuner import maybe_distribute
 from keras_tuner.src import config as kt_config
 from keras_tuner.src import utils as kt_utils
+from keras_tuner.src.engine import conditions as kt_conditions
 
 from autoorder import faults
 from autoorder.config import Config
@@ -54,6 +58,26 @@ def _checked_load_json(path: str) -> Any:
 # Every Keras Tuner state file (oracle.json, tuner0.json, trial.json) goes through these two.
 kt_utils.save_json = _atomic_save_json
 kt_utils.load_json = _checked_load_json
+
+
+def _parent_to_proto(self: Any) -> Any:
+    """Keras Tuner 1.4.8's `Parent.to_proto`, without its stray `print` (every gRPC call of a
+    distributed search would print a condition value)."""
+    from keras_tuner.src import protos
+
+    first = self.values[0]
+    kind = (
+        "string_value" if isinstance(first, str)
+        else "boolean_value" if isinstance(first, bool)
+        else "int_value" if isinstance(first, int)
+        else "float_value"
+    )
+    proto = protos.get_proto()
+    values = [proto.Value(**{kind: v}) for v in self.values]
+    return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
+
+
+kt_conditions.Parent.to_proto = _parent_to_proto
 
 
 def make_oracle(cfg: Config) -> kt.Oracle:
@@ -93,12 +117,18 @@ class AutoOrderTuner(kt.Tuner):
         deadline: float | None = None,
         trial_timeout: float | None = None,
         log: Callable[[str], None] | None = None,
+        link: Any = None,
         **kwargs: Any,
     ):
         # Keras Tuner prints the traceback of every failed trial in debug mode; the reason is
         # kept in the trial instead (results.json, trials.csv).
         kt_config.DEBUG = False
+        self.link = link  # set first: Keras Tuner asks `_is_worker()` while it initialises
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if link is not None:
+            self.oracle = link.bind(self.oracle)
+        self._beat: Any = None
+        self.trials_run = 0
         self.on_trial = on_trial
         self.deadline = deadline  # time.monotonic() after which no new trial starts
         self.trial_timeout = trial_timeout
@@ -106,6 +136,15 @@ class AutoOrderTuner(kt.Tuner):
         self.stop_reason: str | None = None
         self._builds = 0
         self._started: dict[str, float] = {}
+
+    def _get_tuner_fname(self) -> str:
+        if self.link is not None:  # Keras Tuner sets a worker's id only after it looked for its file
+            return os.path.join(str(self.project_dir), f"{self.link.worker_id}.json")
+        return super()._get_tuner_fname()
+
+    def _is_worker(self) -> bool:
+        # A worker never writes the oracle's state: the chief owns it.
+        return self.link is not None or super()._is_worker()
 
     def pre_create_trial(self) -> None:
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -143,10 +182,12 @@ class AutoOrderTuner(kt.Tuner):
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this round
             epochs = hp.values["tuner/epochs"]
             initial_epoch = hp.values["tuner/initial_epoch"]
-        model = self._try_build(hp)
+        model = self._try_build(hp)  # inside `distribution_strategy.scope()` when there is one
         state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds)
         best = float("-inf")
-        resumed = state.load(model)
+        # Optimizer slots (resume) and a two-stage head model are created under the same strategy.
+        with maybe_distribute(self.distribution_strategy):
+            resumed = state.load(model)
         if resumed is not None:
             initial_epoch, best = resumed
             if self.log:
@@ -157,28 +198,69 @@ class AutoOrderTuner(kt.Tuner):
         limits = [t for t in (self.deadline, time.monotonic() + self.trial_timeout if self.trial_timeout else None) if t]
         if limits:
             callbacks.append(TimeLimit(min(limits)))
+        if self._beat is not None:
+            callbacks.append(LeaseGuard(self._beat))
         history = None
         if initial_epoch < epochs:
-            history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
+            with maybe_distribute(self.distribution_strategy):
+                history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
             scores = [v for v in history.history.get(OBJECTIVE, []) if v == v]
             best = max([best, *scores])
+        if self._beat is not None:
+            self._beat.check()  # a trial handed to another worker keeps its resume state for it
         state.clear()
         if best == float("-inf"):
             raise kt.errors.FailedTrialError("the trial produced no val_accuracy")
-        # The oracle already holds every epoch's score (TunerCallback, across restarts too);
-        # returning the history lets it record the best epoch's number as well.
-        return history if history is not None and history.history.get(OBJECTIVE) else {OBJECTIVE: best}
+        # A trial run in one go returns its history (the oracle then records the best epoch's
+        # number too); a resumed one returns the best score over both runs, since the history
+        # holds only the epochs after the restart.
+        if resumed is None and history is not None and history.history.get(OBJECTIVE):
+            return history
+        return {OBJECTIVE: best}
 
     def on_trial_begin(self, trial: Any) -> None:
         self._started[trial.trial_id] = time.monotonic()
+        if self.link is not None:
+            self._beat = self.link.heartbeat(trial.trial_id)
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial: Any) -> None:
+        lost = False
+        if self._beat is not None:
+            self._beat.stop()
+            lost = self._beat.lost
+            if lost and self.log:
+                self.log(f"trial {trial.trial_id} went to another worker (this one was silent for over the lease); dropped here")
+            self._beat = None
+        self.trials_run += not lost
         super().on_trial_end(trial)
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         if self.on_trial is not None:
             self.on_trial(self.oracle.get_trial(trial.trial_id), seconds)
         faults.reached("trial")
+
+
+class LeaseGuard(keras.callbacks.Callback):
+    """Stops a worker's trial at the next batch once its lease is lost or the chief is gone."""
+
+    def __init__(self, heartbeat: Any):
+        super().__init__()
+        self.heartbeat = heartbeat
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.heartbeat.check()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.heartbeat.check()
+
+
+def make_strategy(cfg: Config) -> Any:
+    """`tuner.distribution`: None, or a MirroredStrategy over every visible GPU (CPU without one)."""
+    if cfg.tuner.distribution != "mirrored":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
 
 
 class TimeLimit(keras.callbacks.Callback):
