@@ -282,7 +282,7 @@ def cfg(tmp_path):
           order_encodings: [none, onehot]
           learning_rate: [0.01, 0.003]
           batch_size: 8
-        tuner: {{max_trials: {MAX_TRIALS}, epochs: 2, patience: 0, seed: 0, lease_seconds: 4, chief_timeout: 120}}
+        tuner: {{max_trials: {MAX_TRIALS}, epochs: 2, patience: 0, seed: 0, lease_seconds: 4, chief_timeout: 120, checkpoint_seconds: 0}}
         plugins: {{paths: [], entry_points: false}}
     """))
     return p
@@ -326,8 +326,9 @@ def test_chief_and_two_workers_complete_a_search_and_resume(tmp_path, cfg):
 @pytest.mark.slow
 def test_killed_worker_trial_is_handed_over_and_counted_once(tmp_path, cfg):
     out = tmp_path / "run"
-    # worker0 dies by kill -9 in the 2nd epoch of its first trial (4 training batches per epoch).
-    env = _env(**{D.WORKER_ENV: json.dumps({"worker0": {"AUTOORDER_KILL_AT": "batch:6"}})})
+    # worker0 dies by kill -9 in the 2nd epoch of its 2nd trial (one batch callback per epoch: 4
+    # batches, run 8 per TensorFlow call).
+    env = _env(**{D.WORKER_ENV: json.dumps({"worker0": {"AUTOORDER_KILL_AT": "batch:4"}})})
     r = _search(cfg, out, "--workers", "2", env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "[worker0] exited with signal SIGKILL" in r.stderr, r.stderr
