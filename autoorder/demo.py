@@ -14,23 +14,25 @@ from autoorder.config import dump_yaml, load_config
 from autoorder.errors import RunError
 
 DEMO_CLASSES = "bdpqnu69"
-DEMO_OBJECTS = 240
+DEMO_OBJECTS = 480
 DEMO_SEEDS = 3
 
 DEMO_CONFIG = {
     "data": {"manifest": "data/manifest.csv", "image_size": 32, "split": {"val": 0.2, "test": 0.2, "seed": 0}},
+    # The same search as benchmarks/glyph-views/config.yaml, whose committed result it repeats.
     "space": {
         "backbones": ["tiny_cnn"],
         "weights": None,
         "freeze": ["none"],
-        "head_depth": [1],
+        "head_depth": [0, 1],
         "head_width": [64],
         "dropout": [0.2],
-        "order_encodings": ["none", "film", "onehot"],
+        "order_encodings": ["none", "onehot", "embedding", "film", "gate"],
         "learning_rate": [0.003, 0.001],
         "batch_size": 32,
     },
-    "tuner": {"algorithm": "random", "max_trials": 3, "epochs": 40, "seed": 0, "patience": 0},
+    # Full epochs, no early stopping: small CNNs from scratch plateau for a while before they learn.
+    "tuner": {"algorithm": "random", "max_trials": 4, "epochs": 30, "seed": 0, "patience": 0},
     "plugins": {"paths": [], "entry_points": False},
 }
 
