@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -140,13 +139,3 @@ def load_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None
         skipped=skipped,
     )
 
-
-def load_images_for(rows: list[Row], size: int, max_pixels: int) -> tuple[np.ndarray, LoadReport]:
-    return load_images([r.image for r in rows], size, max_pixels)
-
-
-def relpath(p: Path, root: Path) -> str:
-    try:
-        return str(p.relative_to(root))
-    except ValueError:
-        return str(p)
