@@ -34,3 +34,26 @@ def simple_dataset(root: Path, classes=("a", "b"), objects_per_class=4, size=16)
                 write_image(root / rel, size, value=(40 + 70 * ci + 10 * order) % 256)
                 rows.append([rel, c, order, obj])
     return write_manifest(root, rows)
+
+
+def small_search_config(root: Path, **tuner) -> Path:
+    """A tiny tiny_cnn search over `simple_dataset` (3 classes x 5 objects, 16 px); returns the config."""
+    import yaml
+
+    simple_dataset(root / "data", classes=("a", "b", "c"), objects_per_class=5)
+    config = {
+        "data": {"manifest": "data/manifest.csv", "image_size": 16},
+        "space": {
+            "backbones": "tiny_cnn",
+            "freeze": "none",
+            "head_depth": [0, 1],
+            "order_encodings": ["none", "onehot"],
+            "learning_rate": [0.01, 0.003],
+            "batch_size": 8,
+        },
+        "tuner": {"patience": 0, "seed": 0, **tuner},
+        "plugins": {"paths": [], "entry_points": False},
+    }
+    p = root / "c.yaml"
+    p.write_text(yaml.safe_dump(config))
+    return p

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -24,7 +23,7 @@ from autoorder.cli import main
 from autoorder.config import from_dict
 from autoorder.errors import ConfigError
 
-from helpers import simple_dataset
+from helpers import simple_dataset, small_search_config
 
 MAX_TRIALS = 4
 RUN_FILES = {
@@ -271,21 +270,7 @@ def _progress(stderr):
 
 @pytest.fixture
 def cfg(tmp_path):
-    simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=5)
-    p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent(f"""
-        data: {{manifest: data/manifest.csv, image_size: 16}}
-        space:
-          backbones: tiny_cnn
-          freeze: none
-          head_depth: [0, 1]
-          order_encodings: [none, onehot]
-          learning_rate: [0.01, 0.003]
-          batch_size: 8
-        tuner: {{max_trials: {MAX_TRIALS}, epochs: 2, patience: 0, seed: 0, lease_seconds: 4, chief_timeout: 120, checkpoint_seconds: 0}}
-        plugins: {{paths: [], entry_points: false}}
-    """))
-    return p
+    return small_search_config(tmp_path, max_trials=MAX_TRIALS, epochs=2, lease_seconds=4, chief_timeout=120, checkpoint_seconds=0)
 
 
 def _check_run(out):

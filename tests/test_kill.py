@@ -12,11 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from helpers import simple_dataset
+from helpers import small_search_config
 
 pytestmark = pytest.mark.slow
 
@@ -45,21 +44,7 @@ def _completed(out):
 
 @pytest.fixture
 def cfg(tmp_path):
-    simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=5)
-    p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent(f"""
-        data: {{manifest: data/manifest.csv, image_size: 16}}
-        space:
-          backbones: tiny_cnn
-          freeze: none
-          head_depth: [0, 1]
-          order_encodings: [none, onehot]
-          learning_rate: [0.01, 0.003]
-          batch_size: 8
-        tuner: {{max_trials: {MAX_TRIALS}, epochs: 3, patience: 0, seed: 0, checkpoint_seconds: 0}}
-        plugins: {{paths: [], entry_points: false}}
-    """))
-    return p
+    return small_search_config(tmp_path, max_trials=MAX_TRIALS, epochs=3, checkpoint_seconds=0)
 
 
 @pytest.mark.parametrize("kill_at", ["batch:2", "epoch:2", "trial:1", "write:6"])
