@@ -98,10 +98,11 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
     import keras
     import keras_tuner as kt
 
+    from autoorder import session
     from autoorder.features import BackboneBank, FeatureCache
     from autoorder.space import SearchSpace
 
-    keras.backend.clear_session()
+    session.release()
     bank = BackboneBank(registry, cfg.weights_value(), seed)
     cache = FeatureCache(memory_mb=cfg.cache.memory_mb) if cfg.cache.enabled else None
     space = SearchSpace(cfg, registry, data, bank, cache)

@@ -10,7 +10,6 @@ its trial's lease alive, (5) builds and trains inside a `tf.distribute` strategy
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
@@ -25,7 +24,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.engine import conditions as kt_conditions
 
-from autoorder import faults
+from autoorder import faults, session
 from autoorder.config import Config
 
 OBJECTIVE = "val_accuracy"
@@ -96,16 +95,6 @@ def make_oracle(cfg: Config) -> kt.Oracle:
     return oracle
 
 
-def _trim_heap() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and RSS only grows)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
 class AutoOrderTuner(kt.Tuner):
     """Runs trials of a `SearchSpace`; reports each finished trial to `on_trial`."""
 
@@ -157,11 +146,10 @@ class AutoOrderTuner(kt.Tuner):
         # a quarter of a head-only trial. Dead models form reference cycles that only a full
         # collection frees, so one every few trials keeps memory flat at a fraction of the cost
         # (benchmarks/perf measures resident memory over 30 trials).
-        keras.backend.clear_session(free_memory=False)
+        # `session.release` also drops the gradient functions TensorFlow keeps for every traced
+        # train step, which otherwise pin each dead trial's graph in memory.
         self._builds += 1
-        if self._builds % GC_EVERY_TRIALS == 0:
-            gc.collect()
-            _trim_heap()
+        session.release(collect=self._builds % GC_EVERY_TRIALS == 0)
         return self._build_hypermodel(hp)
 
     def _populate_initial_space(self) -> None:
