@@ -233,7 +233,11 @@ def main() -> None:
     ap.add_argument("--run")
     ap.add_argument("--result")
     ap.add_argument("--plans")
+    ap.add_argument("--render", action="store_true", help="rewrite README.md from the results.json in --out, run nothing")
     args = ap.parse_args()
+    if args.render:
+        (args.out / "README.md").write_text(render(json.loads((args.out / "results.json").read_text())))
+        return
     if args.child:
         fn = child_autoorder if args.child == "autoorder" else child_plain
         Path(args.result).write_text(json.dumps(fn(args)))
@@ -310,7 +314,9 @@ def render(r: dict) -> str:
         f"- Speedup (worst round): **{r['speedup']:.1f}x**; goal >= 10x, aim 30x.",
         f"- autoorder against its floor (one backbone pass + the head training it had to do), worst round: **{r['floor_ratio']:.2f}x**; goal <= 1.5x.",
         f"- Memory over {m['trials']} head-only trials: {m['after_trial_5_mb']:.0f} MB after trial 5, {m['after_last_mb']:.0f} MB after trial {m['trials']} "
-        f"(**{m['growth_mb']:+.0f} MB**; goal within 100 MB).",
+        f"(**{m['growth_mb']:+.0f} MB**; goal within 100 MB). Resident memory after every trial, MB: "
+        + ", ".join(f"{x:.0f}" for x in m["rss_after_trial_mb"])
+        + " (the saw-tooth is the full garbage collection autoorder runs every 4th trial).",
         f"- Backbone passes per autoorder search: {', '.join(str(rd['autoorder']['backbone_passes']) for rd in r['rounds'])}.",
         "",
         f"Machine: {r['machine']['platform']}, {r['machine']['cpus']} CPUs. Date: {r['date']}. Versions: "
