@@ -207,7 +207,7 @@ class Progress:
         score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
         best_txt = f"{self.best:.4f}" if self.best is not None else "-"
         self.log(
-            f"trial {len(self.times)}/{self.total}  {score_txt}  best {best_txt}  ({what})  "
+            f"trial {len(self.times)}/{self.total} [id {trial.trial_id}]  {score_txt}  best {best_txt}  ({what})  "
             f"{seconds:.1f}s  elapsed {_fmt_elapsed(time.monotonic() - self.t0)}"
         )
 
@@ -329,7 +329,7 @@ def _finish(run: _Run, tuner: Any, distributed: dict | None = None) -> dict:
         reasons = "; ".join(f"trial {t['id']}: {t['reason']}" for t in trials[:5])
         raise RunError(f"No trial of the search in {str(out)!r} finished with a finite score ({reasons}).")
     best_trial = ranking[0]
-    run.log(f"exporting the best model (trial {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
+    run.log(f"exporting the best model (trial id {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
     results["best"] = export_best(tuner, run.space, best_trial, data, out)
     R.write_results(out, results)
     return results

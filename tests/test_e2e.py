@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,10 @@ def test_search_writes_the_run_folder(searched):
     assert 0.0 <= res["best"]["test_accuracy"] <= 1.0
     assert json.loads((run / "labels.json").read_text()) == ["b", "d", "p", "q"]
     assert "trial 2/2" in out and "best:" in out
+    # The export line names the best trial by the id the progress lines and trials.csv use.
+    best = res["best"]["trial"]
+    assert f"exporting the best model (trial id {best}," in out
+    assert re.search(rf"trial \d/2 \[id {best}\]  val_accuracy", out), out
     # No object is in two splits.
     rows = list(csv.DictReader((run / "split.csv").open()))
     split_of = {}
