@@ -110,6 +110,11 @@ def prefix_outputs(model: keras.Model, cuts: list[str]) -> list:
     return outs
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
 @dataclass
 class FeatureCache:
     """Activations at cut points, keyed by everything that could change them.
@@ -122,6 +127,7 @@ class FeatureCache:
     spill_dir: Path | None = None
     progress: Callable[[str], None] | None = None
     batch_size: int = 64
+    progress_seconds: float = 15.0  # at most one progress line this often during a backbone pass
     passes: dict = field(default_factory=dict)
     fill_seconds: float = 0.0
     _store: dict = field(default_factory=dict)
@@ -187,6 +193,7 @@ class FeatureCache:
         arrays = [placed[i] for i in range(len(cuts))]
         if self.progress:
             self.progress(f"caching {name} features at {', '.join(cuts)} for {n} images (one backbone pass)")
+        started = last = time.perf_counter()
         for start in range(0, n, self.batch_size):
             batch = images[start : start + self.batch_size].astype(np.float32)
             outs = extractor.predict_on_batch(batch)
@@ -194,6 +201,17 @@ class FeatureCache:
                 outs = [outs]
             for arr, out in zip(arrays, outs):
                 arr[start : start + len(batch)] = np.asarray(out)
+            now, done = time.perf_counter(), start + len(batch)
+            if self.progress and done < n and now - last >= self.progress_seconds:
+                last = now
+                rate = done / max(now - started, 1e-9)
+                self.progress(
+                    f"caching {name} features: {done}/{n} images ({100 * done // n}%), {rate:.0f} images/s, "
+                    f"about {_duration((n - done) / rate)} left"
+                )
+        if self.progress:
+            took = time.perf_counter() - started
+            self.progress(f"cached {name} features for {n} images in {_duration(took)} ({n / max(took, 1e-9):.0f} images/s)")
         pass_key = (name, fp, image_size)
         self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
         self.fill_seconds += time.perf_counter() - t0

@@ -145,3 +145,16 @@ def test_head_only_trial_writes_no_backbone_to_disk(tmp_path):
     with h5py.File(ckpt) as f:
         f.visit(names.append)
     assert not any("c1" in n or "conv2d" in n for n in names), names
+
+
+def test_backbone_pass_reports_progress_and_rate():
+    bank = BackboneBank(registry(), None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    lines = []
+    cache = FeatureCache(memory_mb=64, progress=lines.append, batch_size=4, progress_seconds=0.0)
+    cache.get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert lines[0].startswith("caching mini features at p1 for 10 images")
+    # A line after every batch but the last (interval 0), each with the count, a rate and time left.
+    assert [l.split(": ")[1].split(" (")[0] for l in lines[1:-1]] == ["4/10 images", "8/10 images"]
+    assert all("images/s" in l and "left" in l for l in lines[1:-1])
+    assert lines[-1].startswith("cached mini features for 10 images in ")
