@@ -130,11 +130,10 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
 
 def object_predictions(probs: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Combine an object's views by summing log-probabilities. Returns (object ids, predicted class)."""
-    uniq, inv = np.unique(groups, return_inverse=True)
-    logp = np.log(np.clip(probs, 1e-12, 1.0))
-    summed = np.zeros((len(uniq), probs.shape[1]))
-    np.add.at(summed, inv, logp)
-    return uniq, summed.argmax(axis=1)
+    from autoorder.stats import combine_views
+
+    uniq, _, combined = combine_views(probs, groups)
+    return uniq, combined.argmax(axis=1)
 
 
 def order_only_predictions(train_orders, train_y, test_orders, n_classes: int) -> np.ndarray:

@@ -99,7 +99,13 @@ def safe_image_path(root: Path, rel: str, where: str) -> Path:
 
 
 def read_manifest(
-    path: str | Path, columns: dict, *, strict_order: bool = True, need_label: bool = True, require_order: bool = True
+    path: str | Path,
+    columns: dict,
+    *,
+    strict_order: bool = True,
+    need_label: bool = True,
+    require_order: bool = True,
+    require_group: bool = True,
 ) -> Manifest:
     """Parse and validate every row (no image is decoded here)."""
     path = Path(path)
@@ -123,6 +129,8 @@ def read_manifest(
     for role, name in want.items():
         if name not in header and role == "order" and not require_order:
             continue  # predicting without an order column: every photo is "unknown"
+        if name not in header and role == "group" and not require_group:
+            continue  # predicting without object ids: one prediction per photo only
         if name not in header:
             from autoorder.config import did_you_mean
 

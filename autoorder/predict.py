@@ -1,4 +1,9 @@
-"""`autoorder predict`: the saved best model only (safe mode), one row per image."""
+"""`autoorder predict`: the saved best model only (safe mode), one row per image.
+
+When the manifest has the object-id column of the run's config, every row also gets its
+object's prediction: the object's photos combined by summing their log-probabilities, the
+same combination as the benchmark's per-object accuracy.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +41,7 @@ def predict_manifest(
         raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
     R.read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
     classes = read_json(run_dir / R.LABELS, "labels file")
-    columns = {**_columns(run_dir), "group": None}
-    m = read_manifest(manifest, columns, strict_order=False, need_label=False, require_order=False)
+    m = read_manifest(manifest, _columns(run_dir), strict_order=False, need_label=False, require_order=False, require_group=False)
     model = load_best_model(run_dir)
     size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
     images, report = load_images([r.image for r in m.rows], size, _max_pixels(run_dir))
@@ -47,8 +51,17 @@ def predict_manifest(
     orders = np.array([r.order for r in m.rows], dtype=np.int32)
     probs = model.predict({"image": images.astype(np.float32), "order": orders}, batch_size=64, verbose=0)
     pred = probs.argmax(axis=1)
+    header = ["image", "order", "predicted", "probability"]
     rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
-    write_csv(out, ["image", "order", "predicted", "probability"], rows)
+    if m.has_group:
+        from autoorder.stats import combine_views
+
+        ids, which, combined = combine_views(probs, np.array([r.group for r in m.rows]))
+        best = combined.argmax(axis=1)
+        header += ["object_id", "object_predicted", "object_probability"]
+        for row, k in zip(rows, which):
+            row += [ids[k], classes[best[k]], round(float(combined[k, best[k]]), 6)]
+    write_csv(out, header, rows)
     return len(rows)
 
 

@@ -66,3 +66,17 @@ def excludes_zero(ci: dict) -> bool | None:
     if ci.get("low") is None or ci.get("high") is None:
         return None
     return ci["low"] > 0 or ci["high"] < 0
+
+
+def combine_views(probs: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An object's views combined by summing their log-probabilities (independent views).
+
+    Returns (object ids, index of each row's object, per-object class probabilities: the
+    normalised product of its views' probabilities)."""
+    uniq, inv = np.unique(np.asarray(groups), return_inverse=True)
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0))
+    summed = np.zeros((len(uniq), logp.shape[1]))
+    np.add.at(summed, inv.reshape(-1), logp)
+    summed -= summed.max(axis=1, keepdims=True)
+    combined = np.exp(summed)
+    return uniq, inv.reshape(-1), combined / combined.sum(axis=1, keepdims=True)

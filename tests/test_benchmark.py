@@ -70,3 +70,14 @@ def test_summarise_computes_gain_controls_and_per_order():
     assert r["controls"]["shuffled_order"]["mean"] == pytest.approx(2 / 3)
     assert 0 <= r["controls"]["majority_class"]["accuracy"] <= 1
     assert r["order_aware"]["object_accuracy"]["objects"] == 10
+
+
+def test_combine_views_is_the_normalised_product_of_view_probabilities():
+    from autoorder.stats import combine_views
+
+    probs = np.array([[0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
+    ids, which, combined = combine_views(probs, np.array(["b", "a", "b"]))
+    assert list(ids) == ["a", "b"] and list(which) == [1, 0, 1]
+    np.testing.assert_allclose(combined[0], [0.3, 0.7])
+    product = np.array([0.6 * 0.9, 0.4 * 0.1])
+    np.testing.assert_allclose(combined[1], product / product.sum())

@@ -105,5 +105,24 @@ def test_predict_writes_one_row_per_image(searched):
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 72 and {r["predicted"] for r in rows} <= {"b", "d", "p", "q"}
     assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
+    # Object-level columns: one prediction per object, shared by its photos.
+    by_object = {}
+    for r in rows:
+        assert by_object.setdefault(r["object_id"], (r["object_predicted"], r["object_probability"])) == (
+            r["object_predicted"],
+            r["object_probability"],
+        )
+    assert len(by_object) == 24 and {p for p, _ in by_object.values()} <= {"b", "d", "p", "q"}
     code, out = _run(["predict", root / "run", root / "data" / "manifest.csv", "--out", out_csv])
     assert code == 1 and "exists" in out
+
+
+def test_predict_without_object_ids_gives_photo_predictions_only(searched):
+    root, _, _ = searched
+    src = list(csv.DictReader((root / "data" / "manifest.csv").open()))
+    lines = ["image,order"] + [f"{r['image']},{r['order']}" for r in src[:5]]
+    (root / "data" / "new.csv").write_text("\n".join(lines) + "\n")
+    code, out = _run(["predict", root / "run", root / "data" / "new.csv", "--out", root / "new_pred.csv"])
+    assert code == 0, out
+    rows = list(csv.DictReader((root / "new_pred.csv").open()))
+    assert len(rows) == 5 and list(rows[0]) == ["image", "order", "predicted", "probability"]
