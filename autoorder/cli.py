@@ -190,6 +190,10 @@ def format_ranking(results: dict, top: int = 10) -> str:
     best = results.get("best")
     if best:
         lines.append(f"best: trial {best['trial']}  val_accuracy {best['val_accuracy']:.4f}  test_accuracy {best['test_accuracy']:.4f} ({best['test_images']} test images)")
+    base = (results.get("baseline") or {}).get("majority_class")
+    if base and base.get("test_accuracy") is not None:
+        lines.append(f"baseline: always {base['label']!r} (most frequent training class)  val_accuracy {base['val_accuracy']:.4f}  test_accuracy {base['test_accuracy']:.4f}")
+    lines += [f"warning: {w}" for w in results.get("warnings") or []]
     return "\n".join(lines)
 
 

@@ -45,6 +45,16 @@ class Dataset:
         idx = self.indices(name)
         return self.images[idx], self.orders[idx], self.y[idx]
 
+    def majority_baseline(self) -> dict:
+        """Always answering the most frequent training label: the floor any model must beat."""
+        train = self.y[self.indices("train")]
+        label = int(np.bincount(train, minlength=len(self.classes)).argmax()) if len(train) else 0
+        out: dict = {"label": self.classes[label]}
+        for split in ("val", "test"):
+            y = self.y[self.indices(split)]
+            out[f"{split}_accuracy"] = float((y == label).mean()) if len(y) else None
+        return out
+
     @property
     def order_vocabulary(self) -> list[int]:
         """Order values seen in the training split (statistics come from train only)."""

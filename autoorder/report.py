@@ -252,6 +252,14 @@ def _summary(doc: _Doc, results: dict, good: list[dict], config: dict) -> None:
             f"**Best: trial {best.get('trial')}**, validation accuracy **{_acc(best.get('val_accuracy'))}**, "
             f"test accuracy **{_acc(test)}**" + (f" on {n_test} test images." if n_test is not None else ".")
         )
+        base = (results.get("baseline") or {}).get("majority_class")
+        if base:
+            doc.add(
+                f"Baseline: always answering the most frequent training class ({_md(base.get('label'))}) scores "
+                f"{_acc(base.get('val_accuracy'))} on validation and {_acc(base.get('test_accuracy'))} on test."
+            )
+        for w in results.get("warnings") or []:
+            doc.add(f"**Warning**: {_md(w)}")
     elif good:
         doc.add("Some trials have a score, but the results hold no exported best model (the search did not finish).")
     else:

@@ -331,8 +331,31 @@ def _finish(run: _Run, tuner: Any, distributed: dict | None = None) -> dict:
     best_trial = ranking[0]
     run.log(f"exporting the best model (trial id {best_trial['id']}, val_accuracy {best_trial['val_accuracy']:.4f})")
     results["best"] = export_best(tuner, run.space, best_trial, data, out)
+    results["baseline"] = {"majority_class": data.majority_baseline()}
+    results["warnings"] = search_warnings(run.cfg, results)
+    for w in results["warnings"]:
+        run.log(f"warning: {w}")
     R.write_results(out, results)
     return results
+
+
+def search_warnings(cfg: C.Config, results: dict) -> list[str]:
+    """What a user should know before trusting the best model."""
+    best, base = results["best"], results["baseline"]["majority_class"]
+    warnings = []
+    if base.get("val_accuracy") is not None and best["val_accuracy"] <= base["val_accuracy"] + 1e-9:
+        hint = "Check that labels and images belong together."
+        if cfg.space.weights is None and C.FREEZE_ALL in cfg.space.freeze:
+            hint += (
+                " space.weights is null, so every backbone starts from random weights and a frozen one (freeze: all)"
+                " gives features that carry little about the image: give weights (a file, or imagenet), or let trials"
+                " train the backbone (freeze: none or a freeze point)."
+            )
+        warnings.append(
+            f"the best model (val_accuracy {best['val_accuracy']:.4f}) does not beat always answering the most "
+            f"frequent training class {base['label']!r} ({base['val_accuracy']:.4f} on validation). {hint}"
+        )
+    return warnings
 
 
 def _freeze_of(hp: dict) -> Any:

@@ -53,6 +53,10 @@ def test_search_writes_the_run_folder(searched):
     assert len(res["trials"]) == 2
     assert res["best"]["trial"] in res["ranking"]
     assert 0.0 <= res["best"]["test_accuracy"] <= 1.0
+    # The floor any model must beat: always the most frequent training class (4 balanced classes here).
+    base = res["baseline"]["majority_class"]
+    assert base["label"] in {"b", "d", "p", "q"} and 0.0 <= base["test_accuracy"] <= 0.5
+    assert f"baseline: always {base['label']!r}" in out
     assert json.loads((run / "labels.json").read_text()) == ["b", "d", "p", "q"]
     assert "trial 2/2" in out and "best:" in out
     # The export line names the best trial by the id the progress lines and trials.csv use.

@@ -222,3 +222,30 @@ def test_render_does_not_import_tensorflow(tmp_path):
     p = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert (run / "report.md").exists()
+
+
+def test_search_warns_when_the_best_model_does_not_beat_the_majority_class():
+    from autoorder.config import from_dict
+    from autoorder.search import search_warnings
+
+    def results(best_val):
+        return {"best": {"val_accuracy": best_val}, "baseline": {"majority_class": {"label": "a", "val_accuracy": 0.25, "test_accuracy": 0.3}}}
+
+    random_frozen = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "all"}}, "c.yaml", Path("."))
+    (w,) = search_warnings(random_frozen, results(0.25))
+    assert "does not beat" in w and "'a' (0.2500 on validation)" in w and "random weights" in w
+    trained = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "none"}}, "c.yaml", Path("."))
+    (w,) = search_warnings(trained, results(0.2))
+    assert "random weights" not in w
+    assert search_warnings(random_frozen, results(0.26)) == []
+
+
+def test_report_shows_the_baseline_and_warnings(tmp_path):
+    run = make_run(tmp_path)
+    res = json.loads((run / "results.json").read_text())
+    res["baseline"] = {"majority_class": {"label": "b|c", "val_accuracy": 0.5, "test_accuracy": 0.4}}
+    res["warnings"] = ["the best model does not beat <it>"]
+    (run / "results.json").write_text(json.dumps(res))
+    md = render_report(run).read_text(encoding="utf-8")
+    assert "Baseline: always answering the most frequent training class (b\\|c) scores 0.5000 on validation and 0.4000 on test." in md
+    assert "**Warning**: the best model does not beat &lt;it&gt;" in md
