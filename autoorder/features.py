@@ -110,6 +110,15 @@ def prefix_outputs(model: keras.Model, cuts: list[str]) -> list:
     return outs
 
 
+DEGENERATE_SPREAD = 1e-6  # features that vary less than this between images carry nothing
+
+
+def feature_spread(features: np.ndarray, sample: int = 256) -> float:
+    """Mean over features of their standard deviation over (the first `sample`) images."""
+    head = np.asarray(features[:sample], dtype=np.float64).reshape(min(len(features), sample), -1)
+    return float(head.std(axis=0).mean()) if len(head) > 1 else float("inf")
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -212,6 +221,15 @@ class FeatureCache:
         if self.progress:
             took = time.perf_counter() - started
             self.progress(f"cached {name} features for {n} images in {_duration(took)} ({n / max(took, 1e-9):.0f} images/s)")
+            for cut, arr in zip(cuts, arrays):
+                spread = feature_spread(arr)
+                if spread < DEGENERATE_SPREAD:
+                    self.progress(
+                        f"warning: {name} features at {cut!r} hardly differ between images (mean standard deviation "
+                        f"{spread:.1e}), so trials frozen there cannot learn from the image. A Keras application "
+                        "built with weights: null (random weights, run in inference mode) "
+                        "gives such features; give pretrained weights, or let trials train the backbone."
+                    )
         pass_key = (name, fp, image_size)
         self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
         self.fill_seconds += time.perf_counter() - t0

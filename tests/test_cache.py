@@ -158,3 +158,32 @@ def test_backbone_pass_reports_progress_and_rate():
     assert [l.split(": ")[1].split(" (")[0] for l in lines[1:-1]] == ["4/10 images", "8/10 images"]
     assert all("images/s" in l and "left" in l for l in lines[1:-1])
     assert lines[-1].startswith("cached mini features for 10 images in ")
+
+
+class Flat(Mini):
+    """Features that are the same for every image (what a random-weight application gives)."""
+
+    name = "flat"
+
+    def build(self, image_size, weights):
+        i = keras.Input((image_size, image_size, 3))
+        x = keras.layers.Rescaling(0.0, name="zero")(i)
+        x = keras.layers.Conv2D(4, 3, name="c1")(x)
+        x = keras.layers.MaxPooling2D(name="p1")(x)
+        return keras.Model(i, x)
+
+    def freeze_points(self):
+        return ["p1"]
+
+
+def test_backbone_pass_warns_when_features_do_not_vary_between_images():
+    reg = registry()
+    reg.register_backbone(Flat)
+    bank = BackboneBank(reg, None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    lines = []
+    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "flat", 16, "p1", images, "d", ["p1"])
+    assert any(l.startswith("warning: flat features at 'p1' hardly differ between images") for l in lines), lines
+    lines.clear()
+    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert not any(l.startswith("warning") for l in lines), lines
