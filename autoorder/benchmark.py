@@ -26,7 +26,7 @@ import numpy as np
 
 from autoorder import config as C
 from autoorder.errors import ConfigError, RunError
-from autoorder.fileio import read_json, write_json
+from autoorder.fileio import clear_folder, folder_lock, read_json, write_json
 from autoorder.stats import excludes_zero, mean_ci, paired_bootstrap
 
 ARMS = ("image_only", "order_aware")
@@ -48,8 +48,6 @@ def arm_configs(cfg: C.Config) -> dict[str, C.Config]:
 
 
 def _prepare(out: Path, overwrite: bool, resolved: dict, seeds: int) -> None:
-    import shutil
-
     state = out / STATE
     if out.exists() and any(out.iterdir()):
         if not state.exists():
@@ -58,7 +56,7 @@ def _prepare(out: Path, overwrite: bool, resolved: dict, seeds: int) -> None:
                 "Choose an empty or new folder."
             )
         if overwrite:
-            shutil.rmtree(out)
+            clear_folder(out)  # not rmtree: the lock is held on the folder itself
         else:
             old = read_json(state, "benchmark state")
             if old.get("config") != resolved or old.get("seeds") != seeds:
@@ -212,14 +210,21 @@ def run_benchmark(
     command: str | None = None,
 ) -> dict:
     """Run (or resume) the whole protocol; writes benchmark.json. Returns it."""
-    from autoorder.dataset import load_dataset
-    from autoorder.plugins import registry_for
-    from autoorder.search import check_space, run_search, versions
-
     log = log or (lambda s: None)
     if seeds < 1:
         raise ConfigError(f"The '--seeds' option of benchmark must be an int >= 1. Got {seeds} instead.")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the benchmark.")
+    with folder_lock(out, "benchmark"):
+        return _run_benchmark(cfg, out, seeds, overwrite, log, command)
+
+
+def _run_benchmark(cfg: C.Config, out: Path, seeds: int, overwrite: bool, log: Callable[[str], None], command: str | None) -> dict:
+    from autoorder.dataset import load_dataset
+    from autoorder.plugins import registry_for
+    from autoorder.search import check_space, run_search, versions
+
     resolved = C.resolved_dict(cfg)
     _prepare(out, overwrite, resolved, seeds)
     registry = registry_for(cfg)

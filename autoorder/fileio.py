@@ -101,3 +101,44 @@ def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
 
 def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     write_text(path, csv_text(header, rows))
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (created if missing) while a run writes into it.
+
+    A second search or benchmark started on the same folder stops at once with a clear error
+    instead of interleaving its writes with the first one's. The lock is an flock on the folder
+    itself: no file is added, and the kernel drops it when the process ends, even by kill -9, so
+    no stale lock is ever left behind. Where the filesystem does not support it (some network
+    mounts) the run goes on unlocked.
+    """
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"The {what} folder {str(folder)!r} is in use by another running autoorder process; nothing was "
+                "changed. Wait for it to finish (rerunning the same command then resumes), or use another --out."
+            ) from None
+        except OSError:  # no flock on this filesystem: go on without the lock
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def clear_folder(folder: Path) -> None:
+    """Remove everything inside `folder` but keep the folder itself (and so the lock held on it)."""
+    import shutil
+
+    for child in Path(folder).iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 from autoorder import __version__
 from autoorder import config as C
 from autoorder.errors import AutoOrderError, ConfigError, PluginError, RunError
-from autoorder.fileio import read_json, write_csv, write_json, write_text
+from autoorder.fileio import clear_folder, folder_lock, read_json, write_csv, write_json, write_text
 from autoorder import results as R
 
 Log = Callable[[str], None]
@@ -73,7 +72,7 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
                 f"--out {str(out)!r} holds files that are not an autoorder run; refusing to overwrite them. "
                 "Choose another folder."
             )
-        shutil.rmtree(out)
+        clear_folder(out)  # not rmtree: the lock is held on the folder itself
     if out.exists() and any(out.iterdir()):
         if not state_path.exists():
             raise RunError(
@@ -140,8 +139,15 @@ def run_search(
     _quiet_tensorflow()
     log = log or (lambda s: None)
     out = Path(out)
-    if role is not None and role.is_worker:
+    if role is not None and role.is_worker:  # workers share the chief's folder (and its lock)
         return _run_worker(cfg, out, role, log, registry, data)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
+    with folder_lock(out, "run"):
+        return _run_search(cfg, out, overwrite, log, registry, data, role)
+
+
+def _run_search(cfg: C.Config, out: Path, overwrite: bool, log: Log, registry: Any, data: Any, role: Any) -> dict:
     run = _prepare(cfg, out, overwrite, log, registry, data)
     from autoorder.tuner import make_strategy
 

@@ -110,6 +110,44 @@ def test_out_folder_with_foreign_files_is_never_touched(tmp_path):
     assert (out / "thesis.tex").read_text() == "precious"
 
 
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_run_folder_in_use_is_refused_and_left_alone(tmp_path):
+    from dataclasses import replace
+
+    from autoorder.benchmark import run_benchmark
+    from autoorder.fileio import folder_lock
+
+    cfg = _cfg(tmp_path)
+    cfg = replace(cfg, space=replace(cfg.space, order_encodings=("none",)), tuner=replace(cfg.tuner, max_trials=1, epochs=1))
+    out = tmp_path / "run"
+    run_search(cfg, out, registry=_registry())
+    before = _tree(out)
+    # Another process holds the folder (flock locks are per open file, so this stands in for it).
+    with folder_lock(out):
+        for overwrite in (False, True):
+            with pytest.raises(RunError, match=r"in use by another running autoorder process; nothing was changed"):
+                run_search(cfg, out, registry=_registry(), overwrite=overwrite)
+        with pytest.raises(RunError, match=r"benchmark folder .* in use"):
+            run_benchmark(cfg, out, overwrite=True)
+    assert _tree(out) == before
+    # Released (as the kernel does when a process ends, even by kill -9): --overwrite works again.
+    run_search(cfg, out, registry=_registry(), overwrite=True)
+    assert (out / "results.json").exists()
+
+
+def test_cli_search_on_a_folder_in_use_exits_1(tmp_path):
+    from autoorder.fileio import folder_lock
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {manifest: m.csv}\n")
+    with folder_lock(tmp_path / "run"):
+        r = CliRunner().invoke(main, ["search", str(cfg), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 1 and "in use by another running autoorder process" in r.output, r.output
+
+
 def test_csv_cells_that_a_spreadsheet_would_run_are_escaped():
     assert escape_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert escape_cell("+1") == "'+1" and escape_cell("@SUM(A1)") == "'@SUM(A1)" and escape_cell("-2") == "'-2"
