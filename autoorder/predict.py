@@ -8,8 +8,9 @@ same combination as the benchmark's per-object accuracy.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,12 +45,7 @@ def predict_manifest(
     m = read_manifest(manifest, _columns(run_dir), strict_order=False, need_label=False, require_order=False, require_group=False)
     model = load_best_model(run_dir)
     size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
-    images, report = load_images([r.image for r in m.rows], size, _max_pixels(run_dir))
-    if report.bad:
-        lines = "\n".join(f"  line {m.rows[i].line}: {m.rows[i].path}: {why}" for i, why in report.bad[:20])
-        raise DataError(f"Manifest {str(m.path)!r}: {len(report.bad)} image(s) cannot be used:\n{lines}")
-    orders = np.array([r.order for r in m.rows], dtype=np.int32)
-    probs = model.predict({"image": images.astype(np.float32), "order": orders}, batch_size=64, verbose=0)
+    probs = _predict_in_chunks(model, m, size, _max_pixels(run_dir), log)
     pred = probs.argmax(axis=1)
     header = ["image", "order", "predicted", "probability"]
     rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
@@ -63,6 +59,36 @@ def predict_manifest(
             row += [ids[k], classes[best[k]], round(float(combined[k, best[k]]), 6)]
     write_csv(out, header, rows)
     return len(rows)
+
+
+CHUNK = 512  # images decoded and held at once: memory stays flat whatever the manifest's size
+
+
+def _predict_in_chunks(model: Any, m: Any, size: int, max_pixels: int, log: Callable[[str], None] | None) -> np.ndarray:
+    """Class probabilities for every row, decoding CHUNK images at a time.
+
+    Every image is checked before anything is written: the bad ones are listed together at the
+    end (prediction stops at the first bad chunk, decoding goes on to find them all)."""
+    n = len(m.rows)
+    parts: list[np.ndarray] = []
+    bad: list[tuple[int, str]] = []
+    last = time.monotonic()
+    for start in range(0, n, CHUNK):
+        rows = m.rows[start : start + CHUNK]
+        images, report = load_images([r.image for r in rows], size, max_pixels)
+        bad += [(start + i, why) for i, why in report.bad]
+        if not bad:
+            orders = np.array([r.order for r in rows], dtype=np.int32)
+            parts.append(model.predict({"image": images.astype(np.float32), "order": orders}, batch_size=64, verbose=0))
+        done = start + len(rows)
+        if log and done < n and time.monotonic() - last >= 15:
+            last = time.monotonic()
+            log(f"predicted {done}/{n} images")
+    if bad:
+        lines = "\n".join(f"  line {m.rows[i].line}: {m.rows[i].path}: {why}" for i, why in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise DataError(f"Manifest {str(m.path)!r}: {len(bad)} image(s) cannot be used; nothing was written:\n{lines}{more}")
+    return np.concatenate(parts)  # a manifest has at least one row (read_manifest checks)
 
 
 def _resolved(run_dir: Path) -> dict:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from autoorder.cli import main
+from autoorder.errors import DataError
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +131,27 @@ def test_predict_without_object_ids_gives_photo_predictions_only(searched):
     assert code == 0, out
     rows = list(csv.DictReader((root / "new_pred.csv").open()))
     assert len(rows) == 5 and list(rows[0]) == ["image", "order", "predicted", "probability"]
+
+
+def test_predict_in_small_chunks_gives_the_same_rows_and_lists_every_bad_image(searched, monkeypatch):
+    import autoorder.predict as P
+
+    root, _, _ = searched
+    manifest = root / "data" / "manifest.csv"
+    P.predict_manifest(root / "run", manifest, root / "whole.csv")
+    monkeypatch.setattr(P, "CHUNK", 5)
+    lines = []
+    P.predict_manifest(root / "run", manifest, root / "chunked.csv", log=lines.append)
+    whole = list(csv.DictReader((root / "whole.csv").open()))
+    chunked = list(csv.DictReader((root / "chunked.csv").open()))
+    assert [r["predicted"] for r in chunked] == [r["predicted"] for r in whole]
+    assert all(abs(float(a["probability"]) - float(b["probability"])) < 1e-5 for a, b in zip(chunked, whole))
+    # Two bad images in different chunks: both named, nothing written.
+    rows = (manifest.read_text().splitlines())
+    for name in ("broken1.png", "broken2.png"):
+        (root / "data" / name).write_bytes(b"not a png")
+    bad = [rows[0], *rows[1:8], "broken1.png,b,1,x1,front", *rows[8:20], "broken2.png,b,2,x2,back"]
+    (root / "data" / "bad.csv").write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"2 image\(s\) cannot be used; nothing was written:\n  line 9: broken1.png: .*\n  line 22: broken2.png"):
+        P.predict_manifest(root / "run", root / "data" / "bad.csv", root / "bad_pred.csv")
+    assert not (root / "bad_pred.csv").exists()
