@@ -109,6 +109,8 @@ def validate(config: Path, overrides: tuple[str, ...]) -> None:
         click.echo(f"converted to RGB: {summary['converted_images']}")
     if summary["skipped_rows"]:
         click.echo(f"skipped {len(summary['skipped_rows'])} bad row(s) (data.on_bad_image: skip)")
+    for w in summary.get("warnings") or []:
+        click.echo(f"warning: {w}")
 
 
 @main.command()

@@ -119,6 +119,25 @@ def feature_spread(features: np.ndarray, sample: int = 256) -> float:
     return float(head.std(axis=0).mean()) if len(head) > 1 else float("inf")
 
 
+def degenerate_warning(name: str, cut: str, spread: float) -> str:
+    return (
+        f"{name} features at {cut!r} hardly differ between images (mean standard deviation {spread:.1e}), so "
+        "trials frozen there cannot learn from the image. A Keras application built with weights: null "
+        "(random weights, run in inference mode) gives such features; give pretrained weights, or let trials "
+        "train the backbone."
+    )
+
+
+def degenerate_cuts(bank: Any, name: str, image_size: int, cuts: list[str], images: np.ndarray) -> list[tuple[str, float]]:
+    """(cut, spread) of each cut whose features on `images` (a small sample) carry nothing."""
+    model = bank.pristine(name, image_size)
+    extractor = keras.Model(model.inputs, prefix_outputs(model, cuts), name=f"{name}_probe")
+    outs = extractor.predict_on_batch(np.asarray(images, dtype=np.float32))
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    spreads = [(cut, feature_spread(np.asarray(o))) for cut, o in zip(cuts, outs)]
+    return [(cut, sp) for cut, sp in spreads if sp < DEGENERATE_SPREAD]
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -224,12 +243,7 @@ class FeatureCache:
             for cut, arr in zip(cuts, arrays):
                 spread = feature_spread(arr)
                 if spread < DEGENERATE_SPREAD:
-                    self.progress(
-                        f"warning: {name} features at {cut!r} hardly differ between images (mean standard deviation "
-                        f"{spread:.1e}), so trials frozen there cannot learn from the image. A Keras application "
-                        "built with weights: null (random weights, run in inference mode) "
-                        "gives such features; give pretrained weights, or let trials train the backbone."
-                    )
+                    self.progress(f"warning: {degenerate_warning(name, cut, spread)}")
         pass_key = (name, fp, image_size)
         self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
         self.fill_seconds += time.perf_counter() - t0

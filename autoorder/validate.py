@@ -23,4 +23,23 @@ def validate_config(path: str | Path, overrides: Iterable[str] = (), log: Callab
     build_backbones(bank, cfg)
     progress = (lambda done, total: log(f"decoded {done}/{total} images")) if log else None
     data = load_dataset(cfg, progress=progress)
-    return data.summary()
+    summary = data.summary()
+    summary["warnings"] = feature_warnings(cfg, registry, bank, data)
+    return summary
+
+
+def feature_warnings(cfg, registry, bank, data, sample: int = 32) -> list[str]:
+    """Frozen cuts whose features do not vary over a sample of the training images."""
+    from autoorder.config import FREEZE_NONE
+    from autoorder.features import degenerate_cuts, degenerate_warning
+    from autoorder.space import freeze_values
+
+    images = data.images[data.indices("train")[:sample]]
+    if len(images) < 2:
+        return []
+    out = []
+    for name, cuts in freeze_values(cfg, registry).items():
+        frozen = [c for c in cuts if c != FREEZE_NONE]
+        if frozen:
+            out += [degenerate_warning(name, cut, spread) for cut, spread in degenerate_cuts(bank, name, cfg.data.image_size, frozen, images)]
+    return out
