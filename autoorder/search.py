@@ -348,7 +348,7 @@ def _finish(run: _Run, tuner: Any, distributed: dict | None = None) -> dict:
 def search_warnings(cfg: C.Config, results: dict) -> list[str]:
     """What a user should know before trusting the best model."""
     best, base = results["best"], results["baseline"]["majority_class"]
-    warnings = []
+    found = []
     if base.get("val_accuracy") is not None and best["val_accuracy"] <= base["val_accuracy"] + 1e-9:
         hint = "Check that labels and images belong together."
         if cfg.space.weights is None and C.FREEZE_ALL in cfg.space.freeze:
@@ -357,11 +357,11 @@ def search_warnings(cfg: C.Config, results: dict) -> list[str]:
                 " gives features that carry little about the image: give weights (a file, or imagenet), or let trials"
                 " train the backbone (freeze: none or a freeze point)."
             )
-        warnings.append(
+        found.append(
             f"the best model (val_accuracy {best['val_accuracy']:.4f}) does not beat always answering the most "
             f"frequent training class {base['label']!r} ({base['val_accuracy']:.4f} on validation). {hint}"
         )
-    return warnings
+    return found
 
 
 def _freeze_of(hp: dict) -> Any:
