@@ -214,8 +214,6 @@ def run_benchmark(
     if seeds < 1:
         raise ConfigError(f"The '--seeds' option of benchmark must be an int >= 1. Got {seeds} instead.")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the benchmark.")
     with folder_lock(out, "benchmark"):
         return _run_benchmark(cfg, out, seeds, overwrite, log, command)
 

@@ -789,14 +789,18 @@ def launch(
 ) -> int:
     """Run a chief and `workers` workers on this host; returns the exit code of the search."""
     from autoorder.config import load_config, resolved_dict
+    from autoorder.fileio import folder_lock
     from autoorder.search import prepare_run_dir
 
     config, out = Path(config).resolve(), Path(out).resolve()
     cfg = load_config(config, overrides)  # a bad config stops here, before any process starts
     if gpus is not None and len(gpus) != workers:
         raise ValueError(f"--gpus lists {len(gpus)} GPU(s) for --workers {workers}; give one GPU per worker.")
-    # Done here, once, so that no child deletes what another has started writing.
-    prepare_run_dir(out, resolved_dict(cfg), overwrite)
+    # Done here, once, so that no child deletes what another has started writing; under the
+    # folder's lock, so that a search already running there is never cleared. The chief takes
+    # the lock for the search itself once it starts.
+    with folder_lock(out, "run"):
+        prepare_run_dir(out, resolved_dict(cfg), overwrite)
     address = f"{LOOPBACK}:{free_port()}"
     base = [python, "-m", "autoorder", *(["--debug"] if debug else []), "search", str(config), "--out", str(out)]
     for item in overrides:

@@ -116,6 +116,8 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
     import fcntl
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"--out {str(folder)!r} is a file. Expected a folder for the {what}.")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -42,10 +42,11 @@ def predict_manifest(
         raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
     R.read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
     classes = read_json(run_dir / R.LABELS, "labels file")
-    m = read_manifest(manifest, _columns(run_dir), strict_order=False, need_label=False, require_order=False, require_group=False)
+    data_cfg = _resolved(run_dir)["data"]
+    m = read_manifest(manifest, dict(data_cfg["columns"]), strict_order=False, need_label=False, require_order=False, require_group=False)
     model = load_best_model(run_dir)
     size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
-    probs = _predict_in_chunks(model, m, size, _max_pixels(run_dir), log)
+    probs = _predict_in_chunks(model, m, size, int(data_cfg["max_image_pixels"]), log)
     pred = probs.argmax(axis=1)
     header = ["image", "order", "predicted", "probability"]
     rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
@@ -95,11 +96,3 @@ def _resolved(run_dir: Path) -> dict:
     import yaml
 
     return yaml.safe_load((run_dir / R.RESOLVED).read_text(encoding="utf-8"))
-
-
-def _columns(run_dir: Path) -> dict:
-    return dict(_resolved(run_dir)["data"]["columns"])
-
-
-def _max_pixels(run_dir: Path) -> int:
-    return int(_resolved(run_dir)["data"]["max_image_pixels"])

@@ -62,10 +62,10 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
-    """Create, resume or overwrite a run folder. Returns the previous run state when resuming."""
+    """Create, resume or overwrite a run folder. Returns the previous run state when resuming.
+
+    Call with the folder locked (`fileio.folder_lock`), so that no running search loses files."""
     state_path = out / RUN_STATE
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
     if overwrite and out.exists():
         if not state_path.exists() and any(out.iterdir()):
             raise RunError(
@@ -141,8 +141,6 @@ def run_search(
     out = Path(out)
     if role is not None and role.is_worker:  # workers share the chief's folder (and its lock)
         return _run_worker(cfg, out, role, log, registry, data)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
     with folder_lock(out, "run"):
         return _run_search(cfg, out, overwrite, log, registry, data, role)
 

@@ -143,9 +143,29 @@ def test_cli_search_on_a_folder_in_use_exits_1(tmp_path):
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data: {manifest: m.csv}\n")
-    with folder_lock(tmp_path / "run"):
-        r = CliRunner().invoke(main, ["search", str(cfg), "--out", str(tmp_path / "run")])
-    assert r.exit_code == 1 and "in use by another running autoorder process" in r.output, r.output
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")  # looks like a run, so --overwrite would clear it
+    with folder_lock(run):
+        r = CliRunner().invoke(main, ["search", str(cfg), "--out", str(run)])
+        assert r.exit_code == 1 and "in use by another running autoorder process" in r.output, r.output
+        # The launcher of a distributed search clears the folder itself: under the same lock.
+        r = CliRunner().invoke(main, ["search", str(cfg), "--out", str(run), "--workers", "1", "--overwrite"])
+        assert r.exit_code == 1 and "in use by another running autoorder process" in r.output, r.output
+    assert (run / "run.json").read_text() == "{}"
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    from autoorder.benchmark import run_benchmark
+
+    cfg = _cfg(tmp_path)
+    out = tmp_path / "out"
+    out.write_text("mine")
+    with pytest.raises(RunError, match=r"is a file\. Expected a folder for the run"):
+        run_search(cfg, out, registry=_registry())
+    with pytest.raises(RunError, match=r"is a file\. Expected a folder for the benchmark"):
+        run_benchmark(cfg, out)
+    assert out.read_text() == "mine"
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_escaped():
