@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autoorder.schema.benchmark import read_benchmark
+
 HERE = Path(__file__).resolve().parent
 
 HEAD = """# Benchmarks
@@ -25,27 +27,28 @@ photos: if the model really uses the order, the gain vanishes there.
 """
 
 
-def pct(ci: dict) -> str:
-    s = f"{100 * ci['mean']:.1f}"
-    if ci.get("low") is not None:
-        s += f" [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+def pct(ci) -> str:
+    s = f"{100 * ci.mean:.1f}"
+    if ci.low is not None and ci.high is not None:
+        s += f" [{100 * ci.low:.1f}, {100 * ci.high:.1f}]"
     return s
 
 
 def main() -> None:
     rows = []
     for path in sorted(HERE.glob("*/results/benchmark.json")):
-        r = json.loads(path.read_text())
+        r = read_benchmark(path.parent)
         name = path.parent.parent.name
-        best = r["searches"]["order_aware"]["best"]["hyperparameters"]
-        gain = pct(r["gain"]) + ("" if r["gain"].get("excludes_zero") else " (includes 0)")
-        m = r.get("machine", {})
+        best = r.searches["order_aware"].best.hyperparameters
+        gain = pct(r.gain) + ("" if r.gain.excludes_zero else " (includes 0)")
+        m = r.machine
+        ds = r.dataset
         rows.append(
-            f"| [{name}]({name}/results/report.md) | {r['dataset'].get('name', '?')} ({r['dataset']['images']} photos) "
-            f"| {best.get('backbone')} | {pct(r['image_only']['test_accuracy'])} | {pct(r['order_aware']['test_accuracy'])} "
-            f"| **{gain}** | {pct(r['controls']['shuffled_order'])} "
-            f"| {100 * r['image_only']['object_accuracy']['mean']:.1f} / {100 * r['order_aware']['object_accuracy']['mean']:.1f} "
-            f"| {len(r['seeds'])} | `{r.get('command') or ''}` | {r.get('date', '')} | {m.get('cpus', '?')} CPUs, {m.get('processor', '')} |"
+            f"| [{name}]({name}/results/report.md) | {ds.name or '?'} ({ds.images} photos) "
+            f"| {best.get('backbone')} | {pct(r.image_only.test_accuracy)} | {pct(r.order_aware.test_accuracy)} "
+            f"| **{gain}** | {pct(r.controls['shuffled_order'])} "
+            f"| {100 * r.image_only.object_accuracy.mean:.1f} / {100 * r.order_aware.object_accuracy.mean:.1f} "
+            f"| {len(r.seeds)} | `{r.command or ''}` | {r.date or ''} | {m.get('cpus', '?')} CPUs, {m.get('processor', '')} |"
         )
     text = HEAD + "\n".join(rows) + "\n"
     perf = HERE / "perf" / "results.json"

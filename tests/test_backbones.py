@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from autoorder.backbones import applications as apps
-from autoorder.backbones import backbone_weights_file, imagenet_cache_dir
-from autoorder.errors import AutoOrderError, PluginError, WeightsError
-from autoorder.graph import clean_cuts, split_model
-from autoorder.registry import create_backbone, list_backbones
+from autoorder.model.backbones import applications as apps
+from autoorder.model.backbones import backbone_weights_file, imagenet_cache_dir
+from autoorder.core.errors import AutoOrderError, PluginError, WeightsError
+from autoorder.model.graph import clean_cuts, split_model
+from autoorder.model.catalog import create_backbone, list_backbones
 
 SIZE = 32
 BACKBONES = list_backbones()

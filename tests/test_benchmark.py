@@ -3,8 +3,8 @@ import types
 import numpy as np
 import pytest
 
-from autoorder.benchmark import object_predictions, order_only_predictions, summarise
-from autoorder.stats import excludes_zero, mean_ci, paired_bootstrap
+from autoorder.benchmarking.summary import object_predictions, order_only_predictions, summarise
+from autoorder.core.stats import excludes_zero, mean_ci, paired_bootstrap
 
 
 def test_mean_ci_student_t():
@@ -73,7 +73,7 @@ def test_summarise_computes_gain_controls_and_per_order():
 
 
 def test_combine_views_is_the_normalised_product_of_view_probabilities():
-    from autoorder.stats import combine_views
+    from autoorder.core.stats import combine_views
 
     probs = np.array([[0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
     ids, which, combined = combine_views(probs, np.array(["b", "a", "b"]))

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autoorder.benchmark import summarise
-from autoorder.benchmark_report import render_benchmark_report
-from autoorder.errors import RunError
+from autoorder.benchmarking.summary import summarise
+from autoorder.reports.benchmark import render_benchmark_report
+from autoorder.core.errors import RunError
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["bird", "cat", "dog"]
@@ -120,7 +120,7 @@ def make_benchmark(root: Path, *, aware_back: float = 0.95, io_back: float = 0.4
     out = root / "bench"
     out.mkdir(parents=True)
     # Through JSON, as run_benchmark writes it (numpy scalars and NaN become plain values).
-    from autoorder.fileio import write_json
+    from autoorder.core.fileio import write_json
 
     write_json(out / "benchmark.json", bench)
     return out, json.loads((out / "benchmark.json").read_text(encoding="utf-8"))
@@ -183,7 +183,7 @@ def test_headline_numbers_match_benchmark_json(gain_case):
     interval = f"[{_pts(g['low'])}, {_pts(g['high'])}] points"
     assert f"its 95% Student-t interval over 3 paired seeds, {interval}, lies entirely above zero" in head
     b = g["bootstrap"]
-    assert f"Paired bootstrap over the 20 test objects" in head and f"[{_pts(b['low'])}, {_pts(b['high'])}] points" in head
+    assert "Paired bootstrap over the 20 test objects" in head and f"[{_pts(b['low'])}, {_pts(b['high'])}] points" in head
     oa, io = bench["order_aware"]["test_accuracy"], bench["image_only"]["test_accuracy"]
     assert f"order-aware **{_pct(oa['mean'])}** {_ci(oa)}" in head
     assert f"image-only **{_pct(io['mean'])}**" in head
@@ -320,7 +320,7 @@ def test_bad_benchmark_json_raises_run_error(tmp_path, damage):
 def test_render_does_not_import_tensorflow(tmp_path):
     out, _ = make_benchmark(tmp_path)
     code = (
-        "import sys; from autoorder.benchmark_report import render_benchmark_report; "
+        "import sys; from autoorder.reports.benchmark import render_benchmark_report; "
         "render_benchmark_report(sys.argv[1]); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'framework imported'"
     )

@@ -1,6 +1,5 @@
 """The feature cache: same logits as the full graph, and one backbone pass per search."""
 
-import json
 
 import keras
 import keras_tuner as kt
@@ -8,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autoorder.config import from_dict
-from autoorder.features import BackboneBank, FeatureCache
-from autoorder.graph import split_model
-from autoorder.model import HeadSpec, build_export_model, build_head, build_training_model
-from autoorder.registry import Registry, builtins
+from autoorder.core.config import from_dict
+from autoorder.model.features import BackboneBank, FeatureCache
+from autoorder.model.graph import split_model
+from autoorder.model.assembly import HeadSpec, build_export_model, build_head, build_training_model
+from autoorder.model.catalog import builtins
+from autoorder.registry.table import Registry
 
 from helpers import simple_dataset
 
@@ -101,7 +101,7 @@ def test_spilled_features_equal_in_memory_ones(tmp_path):
 
 
 def test_one_backbone_pass_per_search_whatever_the_trials_epochs_and_cuts(tmp_path):
-    from autoorder.search import run_search
+    from autoorder.run.search import run_search
 
     manifest = simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=5)
     cfg = from_dict(
@@ -115,17 +115,17 @@ def test_one_backbone_pass_per_search_whatever_the_trials_epochs_and_cuts(tmp_pa
     )
     SEEN.assign(0)
     res = run_search(cfg, tmp_path / "run", registry=registry())
-    done = [t for t in res["trials"] if t["status"] == "COMPLETED"]
+    done = [t for t in res.trials if t.status == "COMPLETED"]
     assert len(done) == 5
-    assert res["cache"]["backbone_passes"] == 1
-    n = res["dataset"]["images"]
-    n_test = res["dataset"]["images_per_split"]["test"]
+    assert res.cache.backbone_passes == 1
+    n = res.dataset.images
+    n_test = res.dataset.images_per_split["test"]
     # One pass over every image for the cache, plus the exported model's test evaluation.
     assert int(SEEN.numpy()) == n + n_test
 
 
 def test_head_only_trial_writes_no_backbone_to_disk(tmp_path):
-    from autoorder.search import run_search
+    from autoorder.run.search import run_search
 
     manifest = simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=4)
     cfg = from_dict(
@@ -190,8 +190,8 @@ def test_backbone_pass_warns_when_features_do_not_vary_between_images():
 
 
 def test_validate_flags_frozen_cuts_whose_features_do_not_vary(tmp_path):
-    from autoorder.dataset import load_dataset
-    from autoorder.validate import feature_warnings
+    from autoorder.data.dataset import load_dataset
+    from autoorder.run.validate import feature_warnings
 
     reg = registry()
     reg.register_backbone(Flat)

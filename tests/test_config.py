@@ -1,7 +1,7 @@
 import pytest
 
-from autoorder.config import Config, apply_overrides, from_dict, load_config, resolved_dict
-from autoorder.errors import ConfigError
+from autoorder.core.config import Config, apply_overrides, from_dict, load_config, resolved_dict
+from autoorder.core.errors import ConfigError
 
 BASE = {"data": {"manifest": "m.csv"}}
 

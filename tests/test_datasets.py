@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import autoorder.datasets._common as common
-from autoorder.datasets import list_datasets, make_dataset
-from autoorder.errors import ConfigError
+import autoorder.data.generators.common as common
+from autoorder.data.generators import list_datasets, make_dataset
+from autoorder.core.errors import ConfigError
 
 NAMES = ["glyph-views", "digits-views"]
 SMALL = {"glyph-views": dict(objects=16, classes="bdpq"), "digits-views": dict(objects=20)}
@@ -143,7 +143,7 @@ def test_dataset_json_records_how_it_was_made(tmp_path):
 
 
 def test_fonts_render_letters_and_digits():
-    from autoorder.datasets.glyph_views import fonts
+    from autoorder.data.generators.glyph_views import fonts
 
     names = [p.name for p in fonts()]
     assert names == sorted(names) and "DejaVuSans.ttf" in names
@@ -232,7 +232,7 @@ def test_progress_is_reported(tmp_path):
 
 
 def test_the_manifest_reads_like_user_data(tmp_path):
-    from autoorder.manifest import read_manifest
+    from autoorder.data.manifest import read_manifest
 
     path = make_dataset("glyph-views", tmp_path / "d", objects=8, image_size=8, classes="69")
     m = read_manifest(path, {"image": "image", "label": "label", "order": "order", "group": "object_id"})
@@ -254,7 +254,7 @@ def test_list_datasets_describes_both():
 
 def test_datasets_never_import_tensorflow(tmp_path):
     code = (
-        "import sys; from autoorder.datasets import list_datasets, make_dataset; list_datasets(); "
+        "import sys; from autoorder.data.generators import list_datasets, make_dataset; list_datasets(); "
         f"make_dataset('digits-views', {str(tmp_path / 'd')!r}, objects=20, image_size=8); "
         "assert not {'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)"
     )

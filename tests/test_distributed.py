@@ -18,10 +18,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from autoorder import distributed as D
+from autoorder.distributed import launch as L, lease as LS, roles as R, worker as W
 from autoorder.cli import main
-from autoorder.config import from_dict
-from autoorder.errors import ConfigError
+from autoorder.core.config import from_dict
+from autoorder.core.errors import ConfigError
 
 from helpers import simple_dataset, small_search_config
 
@@ -61,8 +61,8 @@ def test_new_tuner_keys_are_validated(key, value, match):
 
 
 def test_leases_and_distribution_do_not_block_a_resume():
-    from autoorder.config import resolved_dict
-    from autoorder.search import config_hash
+    from autoorder.core.config import resolved_dict
+    from autoorder.run.folder import config_hash
 
     a = resolved_dict(_cfg())
     b = resolved_dict(_cfg(distribution="mirrored", lease_seconds=10, chief_timeout=5))
@@ -75,16 +75,16 @@ def test_leases_and_distribution_do_not_block_a_resume():
 
 
 def test_roles_from_options_and_keras_tuner_variables():
-    assert D.role_from_options(None, None, None, {}) is None
-    chief = D.role_from_options("chief", "8000", None, {})
+    assert R.role_from_options(None, None, None, {}) is None
+    chief = R.role_from_options("chief", "8000", None, {})
     assert (chief.kind, chief.address) == ("chief", "127.0.0.1:8000")  # loopback unless told otherwise
-    assert D.role_from_options("chief", "0.0.0.0:8000", None, {}).address == "0.0.0.0:8000"
-    w = D.role_from_options("worker", "10.0.0.5:8000", "hostb-gpu0", {})
+    assert R.role_from_options("chief", "0.0.0.0:8000", None, {}).address == "0.0.0.0:8000"
+    w = R.role_from_options("worker", "10.0.0.5:8000", "hostb-gpu0", {})
     assert (w.is_worker, w.host, w.port, w.worker_id) == (True, "10.0.0.5", 8000, "hostb-gpu0")
     env = {"KERASTUNER_TUNER_ID": "tuner1", "KERASTUNER_ORACLE_IP": "10.0.0.5", "KERASTUNER_ORACLE_PORT": "9000"}
-    assert D.role_from_options(None, None, None, env) == D.Role("worker", "10.0.0.5", 9000, "tuner1")
+    assert R.role_from_options(None, None, None, env) == R.Role("worker", "10.0.0.5", 9000, "tuner1")
     env["KERASTUNER_TUNER_ID"] = "chief"
-    assert D.role_from_options(None, None, None, env) == D.Role("chief", "10.0.0.5", 9000)
+    assert R.role_from_options(None, None, None, env) == R.Role("chief", "10.0.0.5", 9000)
     for args, match in [
         (("worker", "8000", "w0"), "chief's HOST:PORT"),
         (("worker", "h:8000", None), "needs --worker-id"),
@@ -94,10 +94,10 @@ def test_roles_from_options_and_keras_tuner_variables():
         ((None, "h:8000", None), "go with --role"),
     ]:
         with pytest.raises(ValueError, match=match):
-            D.role_from_options(*args, environ={})
-    assert D.parse_gpus("0, 1") == ["0", "1"]
+            R.role_from_options(*args, environ={})
+    assert L.parse_gpus("0, 1") == ["0", "1"]
     with pytest.raises(ValueError, match="twice"):
-        D.parse_gpus("0,0")
+        L.parse_gpus("0,0")
 
 
 def test_cli_usage_errors(tmp_path):
@@ -119,14 +119,14 @@ def test_cli_usage_errors(tmp_path):
 
 
 def test_client_gives_up_after_chief_timeout():
-    role = D.Role("worker", "127.0.0.1", D.free_port(), "w0")
-    client = D.ChiefClient(role, timeout=1.0, lease_seconds=4)
+    role = R.Role("worker", "127.0.0.1", L.free_port(), "w0")
+    client = W.ChiefClient(role, timeout=1.0, lease_seconds=4)
     t0 = time.monotonic()
-    with pytest.raises(D.ChiefLost, match=r"did not answer for 1 s \(tuner.chief_timeout\).*Restart the chief \(finished trials are kept\)"):
+    with pytest.raises(W.ChiefLost, match=r"did not answer for 1 s \(tuner.chief_timeout\).*Restart the chief \(finished trials are kept\)"):
         client.hello({})
     assert 0.9 <= time.monotonic() - t0 < 10
     t0 = time.monotonic()
-    with pytest.raises(D.ChiefLost):  # later calls fail at once
+    with pytest.raises(W.ChiefLost):  # later calls fail at once
         client.beat("0")
     assert time.monotonic() - t0 < 0.5
 
@@ -150,7 +150,7 @@ def lease(tmp_path):
     hp.Choice("x", list(range(20)))
     oracle.update_space(hp)
     lines = []
-    return D.Lease(oracle, seconds=10, log=lines.append, clock=Clock()), lines
+    return LS.Lease(oracle, seconds=10, log=lines.append, clock=Clock()), lines
 
 
 def _finish(lease, worker, trial, score=0.5):
@@ -230,7 +230,7 @@ def test_a_reloaded_oracle_never_reruns_a_recorded_trial(lease, tmp_path):
     reloaded._set_project_dir(str(tmp_path), "p")
     reloaded.reload()
     reloaded._retry_queue.append(t0.trial_id)  # what an older chief's state would hold
-    again = D.Lease(reloaded, seconds=10, clock=Clock())
+    again = LS.Lease(reloaded, seconds=10, clock=Clock())
     again.tidy()
     t = again.create_trial("w0")
     assert t.trial_id != t0.trial_id and reloaded.trials[t0.trial_id].status == "COMPLETED"
@@ -251,7 +251,7 @@ def test_a_worker_back_before_anyone_took_over_keeps_its_trial(lease):
 # ----- real processes ------------------------------------------------------------------------
 def _env(**extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for k in ("AUTOORDER_KILL_AT", D.WORKER_ENV, *D.KERASTUNER_VARS):
+    for k in ("AUTOORDER_KILL_AT", L.WORKER_ENV, *R.KERASTUNER_VARS):
         env.pop(k, None)
     env.update(extra)
     return env
@@ -313,7 +313,7 @@ def test_killed_worker_trial_is_handed_over_and_counted_once(tmp_path, cfg):
     out = tmp_path / "run"
     # worker0 dies by kill -9 in the 2nd epoch of its 2nd trial (one batch callback per epoch: 4
     # batches, run 8 per TensorFlow call).
-    env = _env(**{D.WORKER_ENV: json.dumps({"worker0": {"AUTOORDER_KILL_AT": "batch:4"}})})
+    env = _env(**{L.WORKER_ENV: json.dumps({"worker0": {"AUTOORDER_KILL_AT": "batch:4"}})})
     r = _search(cfg, out, "--workers", "2", env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "[worker0] exited with signal SIGKILL" in r.stderr, r.stderr
@@ -328,7 +328,7 @@ def test_killed_worker_trial_is_handed_over_and_counted_once(tmp_path, cfg):
 
 @pytest.mark.slow
 def test_worker_without_a_chief_exits_with_a_clear_message(tmp_path, cfg):
-    port = D.free_port()
+    port = L.free_port()
     t0 = time.monotonic()
     r = _search(cfg, tmp_path / "run", "--role", "worker", "--oracle", f"127.0.0.1:{port}", "--worker-id", "w0",
                 "--set", "tuner.chief_timeout=3", timeout=120)

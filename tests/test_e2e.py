@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from autoorder.cli import main
-from autoorder.errors import DataError
+from autoorder.core.errors import DataError
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +134,7 @@ def test_predict_without_object_ids_gives_photo_predictions_only(searched):
 
 
 def test_predict_in_small_chunks_gives_the_same_rows_and_lists_every_bad_image(searched, monkeypatch):
-    import autoorder.predict as P
+    import autoorder.run.predict as P
 
     root, _, _ = searched
     manifest = root / "data" / "manifest.csv"

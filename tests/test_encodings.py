@@ -3,8 +3,8 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from autoorder.model import HeadSpec, build_head
-from autoorder.registry import list_encodings, create_encoding
+from autoorder.model.assembly import HeadSpec, build_head
+from autoorder.model.catalog import list_encodings, create_encoding
 
 ENCODINGS = list_encodings()
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autoorder.images import BadImage, LoadReport, load_image, load_images
+from autoorder.data.images import BadImage, LoadReport, load_image, load_images
 
 
 def _rgb(size=(20, 10)):

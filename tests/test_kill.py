@@ -1,6 +1,6 @@
 """kill -9 at deterministic points, then the same command again: the search completes exactly.
 
-AUTOORDER_KILL_AT=POINT:N (autoorder.faults) kills the search process the N-th time it reaches
+AUTOORDER_KILL_AT=POINT:N (autoorder.core.faults) kills the search process the N-th time it reaches
 POINT: mid-epoch (batch), after an epoch (epoch), between trials (trial), or inside an atomic
 state write after the data is on disk but before the rename (write).
 """

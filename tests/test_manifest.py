@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from autoorder.errors import DataError
-from autoorder.manifest import UNKNOWN_ORDER, read_manifest
-from autoorder.split import grouped_split
+from autoorder.core.errors import DataError
+from autoorder.data.manifest import UNKNOWN_ORDER, read_manifest
+from autoorder.data.split import grouped_split
 
 from helpers import simple_dataset, write_image, write_manifest
 

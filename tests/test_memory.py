@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 from tensorflow.python.framework.func_graph import FuncGraph
 
-from autoorder import session
-from autoorder.config import from_dict
+from autoorder.model import session
+from autoorder.core.config import from_dict
 
 from helpers import simple_dataset
 from test_cache import registry
@@ -47,8 +47,8 @@ def test_release_frees_a_graph_held_by_a_custom_gradient():
 
 
 def test_traced_graphs_do_not_accumulate_over_trials(tmp_path, monkeypatch):
-    from autoorder import tuner as tuner_mod
-    from autoorder.search import run_search
+    from autoorder.model import tuner as tuner_mod
+    from autoorder.run.search import run_search
 
     manifest = simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=4)
     cfg = from_dict(
@@ -61,17 +61,17 @@ def test_traced_graphs_do_not_accumulate_over_trials(tmp_path, monkeypatch):
         tmp_path,
     )
     counts = []
-    original = tuner_mod.AutoOrderTuner._try_build
+    original = tuner_mod.AutoOrderTuner.build_for_trial
 
     def build(self, hp):  # count right after the previous trial's state was released
         model = original(self, hp)
         counts.append(live_graphs())
         return model
 
-    monkeypatch.setattr(tuner_mod.AutoOrderTuner, "_try_build", build)
+    monkeypatch.setattr(tuner_mod.AutoOrderTuner, "build_for_trial", build)
     keras.backend.clear_session()
     res = run_search(cfg, tmp_path / "run", registry=registry())
-    assert sum(t["status"] == "COMPLETED" for t in res["trials"]) == 8
+    assert sum(t.status == "COMPLETED" for t in res.trials) == 8
     assert len(counts) >= 8
     # Each trial traces a train and a test step (plus optimizer branches): with the leak the
     # count grew by a dozen graphs per trial; without it, it stays where it was at trial 2.

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from autoorder import plugins as P
+from autoorder.model import catalog, conformance
+from autoorder.registry import discovery as P
 from autoorder.cli import main
-from autoorder.config import from_dict
-from autoorder.errors import ConfigError, PluginError
-from autoorder.registry import list_backbones, list_encodings
+from autoorder.core.config import from_dict
+from autoorder.core.errors import ConfigError, PluginError
+from autoorder.model.catalog import list_backbones, list_encodings
 from autoorder.testing import CheckReport, check_backbone, check_encoding
 
 from helpers import simple_dataset
@@ -91,19 +92,19 @@ def _cfg(root: Path, **sections) -> object:
 # ----- conformance of everything built in --------------------------------------------------
 @pytest.mark.parametrize("name", BACKBONES)
 def test_builtin_backbone_conforms(name):
-    report = check_backbone(P.load_registry(use_entry_points=False).get_backbone(name), image_size=32)
+    report = check_backbone(catalog.load_registry(use_entry_points=False).get_backbone(name), image_size=32)
     assert report.passed, report.message()
 
 
 @pytest.mark.parametrize("name", ENCODINGS)
 def test_builtin_encoding_conforms(name):
-    report = check_encoding(P.load_registry(use_entry_points=False).get_encoding(name))
+    report = check_encoding(catalog.load_registry(use_entry_points=False).get_encoding(name))
     assert report.passed, report.message()
 
 
 def test_reference_plugin_conforms_and_never_imports_autoorder():
     assert not _imports_autoorder(REFERENCE)
-    [(kind, obj)] = P.load_file_plugins(REFERENCE)
+    [(kind, obj)] = conformance.load_file_plugins(REFERENCE)
     report = check_backbone(obj)
     assert kind == "backbone" and report.passed
     assert [name for name, passed, _ in report][:2] == ["instantiate", "name"]
@@ -113,7 +114,7 @@ def test_reference_plugin_conforms_and_never_imports_autoorder():
 # ----- discovery ---------------------------------------------------------------------------
 def test_folder_plugins_are_listed_with_their_file(tmp_path):
     folder = _good_folder(tmp_path)
-    reg = P.load_registry([folder], use_entry_points=False)
+    reg = catalog.load_registry([folder], use_entry_points=False)
     src = str(folder / "my_plugins.py")
     assert reg.backbones["my_cnn"].source == src and reg.encodings["doubled"].source == src
     assert reg.backbones["tiny_cnn"].source == "builtin"
@@ -133,8 +134,8 @@ def test_disable_skips_builtins_and_plugins_even_broken_ones(tmp_path):
                 pass
     """)
     with pytest.raises(PluginError, match="broken"):
-        P.load_registry([folder], use_entry_points=False)
-    reg = P.load_registry([folder], disable=["broken", "my_cnn", "film"], use_entry_points=False)
+        catalog.load_registry([folder], use_entry_points=False)
+    reg = catalog.load_registry([folder], disable=["broken", "my_cnn", "film"], use_entry_points=False)
     assert "my_cnn" not in reg.backbones and "film" not in reg.encodings and "doubled" in reg.encodings
 
 
@@ -145,18 +146,18 @@ def test_nothing_is_imported_from_a_folder_the_config_does_not_name(tmp_path):
         Path({str(marker)!r}).write_text("imported")
     """)
     _good_folder(tmp_path)
-    reg = P.registry_for(_cfg(tmp_path, plugins={"entry_points": False}))  # default paths: [plugins]
+    reg = catalog.registry_for(_cfg(tmp_path, plugins={"entry_points": False}))  # default paths: [plugins]
     assert "my_cnn" in reg.backbones
     assert not marker.exists()
-    P.registry_for(_cfg(tmp_path, plugins={"paths": ["elsewhere"], "entry_points": False}))
+    catalog.registry_for(_cfg(tmp_path, plugins={"paths": ["elsewhere"], "entry_points": False}))
     assert marker.exists()  # the control: naming the folder does import it
 
 
 def test_module_scan_takes_only_what_the_file_defines(tmp_path):
     _write(tmp_path / "plugins" / "scan.py", """
         import keras
-        from autoorder.encodings import FiLMEncoding          # imported: not this file's plugin
-        from autoorder.backbones.keras_file import KerasFileBackbone
+        from autoorder.model.encodings import FiLMEncoding          # imported: not this file's plugin
+        from autoorder.model.backbones.keras_file import KerasFileBackbone
 
         class Helper(keras.layers.Layer):                     # a keras layer with build and name
             name = "helper"
@@ -172,7 +173,7 @@ def test_module_scan_takes_only_what_the_file_defines(tmp_path):
         GATE2 = Gate2()                                        # class and instance: counted once
         _Hidden = type("Hidden", (), {"name": "hidden", "uses_order": True, "build": lambda *a: a[1]})
     """)
-    reg = P.load_registry([tmp_path / "plugins"], use_entry_points=False)
+    reg = catalog.load_registry([tmp_path / "plugins"], use_entry_points=False)
     assert reg.encodings["gate2"].obj is not None and "helper" not in reg.backbones
     assert "hidden" not in reg.encodings
     assert reg.encodings["film"].source == "builtin" and reg.backbones["keras_file"].source == "builtin"
@@ -185,10 +186,10 @@ def test_import_error_names_file_and_line(tmp_path):
         raise RuntimeError("boom")
     """)
     with pytest.raises(PluginError, match=r"bad\.py, line 3 fails to import: RuntimeError: boom"):
-        P.load_registry([tmp_path / "plugins"], use_entry_points=False)
+        catalog.load_registry([tmp_path / "plugins"], use_entry_points=False)
     _write(tmp_path / "plugins" / "bad.py", "x = 1\ndef f(:\n    pass\n")
     with pytest.raises(PluginError, match=r"bad\.py, line 2 fails to import: SyntaxError"):
-        P.load_registry([tmp_path / "plugins"], use_entry_points=False)
+        catalog.load_registry([tmp_path / "plugins"], use_entry_points=False)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_import_error_names_file_and_line(tmp_path):
 def test_broken_plugin_message_names_plugin_source_and_problem(tmp_path, body, problem):
     path = _write(tmp_path / "plugins" / "wrong.py", body)
     with pytest.raises(PluginError) as info:
-        P.load_registry([tmp_path / "plugins"], use_entry_points=False)
+        catalog.load_registry([tmp_path / "plugins"], use_entry_points=False)
     msg = str(info.value)
     assert "'wrong'" in msg and str(path) in msg, msg
     assert re.search(problem, msg), msg
@@ -321,12 +322,12 @@ def test_duplicate_names_name_both_sources(tmp_path):
     _good_folder(tmp_path)
     _write(tmp_path / "more" / "again.py", MY_PLUGINS.replace('"doubled"', '"doubled2"'))
     with pytest.raises(PluginError) as info:
-        P.load_registry([tmp_path / "plugins", tmp_path / "more"], use_entry_points=False)
+        catalog.load_registry([tmp_path / "plugins", tmp_path / "more"], use_entry_points=False)
     msg = str(info.value)
     assert "'my_cnn'" in msg and str(tmp_path / "plugins" / "my_plugins.py") in msg and str(tmp_path / "more" / "again.py") in msg
     _write(tmp_path / "clash" / "clash.py", MY_PLUGINS.replace('"my_cnn"', '"tiny_cnn"'))
     with pytest.raises(PluginError, match=r"'tiny_cnn': one from builtin, one from .*clash\.py"):
-        P.load_registry([tmp_path / "clash"], use_entry_points=False)
+        catalog.load_registry([tmp_path / "clash"], use_entry_points=False)
 
 
 # ----- entry points (faked: nothing is installed) ------------------------------------------
@@ -366,14 +367,14 @@ EXAMPLE_EPS = {
 def test_entry_point_plugins_are_loaded_checked_and_named(monkeypatch, forget_example_package):
     monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
     _fake_entry_points(monkeypatch, EXAMPLE_EPS)
-    reg = P.load_registry()
+    reg = catalog.load_registry()
     src = reg.backbones["example_cnn"].source
     assert src == "entry point 'example_cnn' of autoorder-example 0.1.0 (autoorder_example.backbones:ExampleCNN)"
     assert "order_bias" in reg.encodings
     assert check_backbone(reg.get_backbone("example_cnn")).passed
     assert check_encoding(reg.get_encoding("order_bias")).passed
     assert not any(_imports_autoorder(p) for p in (EXAMPLE_SRC / "autoorder_example").glob("*.py"))
-    assert "example_cnn" not in P.load_registry(use_entry_points=False).backbones
+    assert "example_cnn" not in catalog.load_registry(use_entry_points=False).backbones
 
 
 def test_broken_entry_points_are_named_or_skipped_when_disabled(monkeypatch, tmp_path):
@@ -381,14 +382,14 @@ def test_broken_entry_points_are_named_or_skipped_when_disabled(monkeypatch, tmp
     monkeypatch.syspath_prepend(str(tmp_path))
     _fake_entry_points(monkeypatch, {P.BACKBONE_GROUP: [("brk", "pkg_broken:Thing")]})
     with pytest.raises(PluginError) as info:
-        P.load_registry()
+        catalog.load_registry()
     msg = str(info.value)
     assert "entry point 'brk'" in msg and "autoorder-example" in msg and "no such thing" in msg
     assert "pkg_broken" in msg and "line 3" in msg
-    P.load_registry(disable=["brk"])  # disabled: never imported
-    _fake_entry_points(monkeypatch, {P.ENCODING_GROUP: [("half", "autoorder.encodings:_embed")]})
+    catalog.load_registry(disable=["brk"])  # disabled: never imported
+    _fake_entry_points(monkeypatch, {P.ENCODING_GROUP: [("half", "autoorder.model.encodings:_embed")]})
     with pytest.raises(PluginError, match=r"order encoding plugin from entry point 'half'.* must be a class"):
-        P.load_registry()
+        catalog.load_registry()
 
 
 @pytest.fixture
@@ -412,10 +413,10 @@ def test_an_installed_package_is_found_through_its_entry_points(tmp_path, monkey
     if r.returncode != 0:
         pytest.skip(f"pip cannot build the example package offline here: {r.stderr[-300:]}")
     monkeypatch.syspath_prepend(str(site))
-    reg = P.load_registry()
+    reg = catalog.load_registry()
     assert reg.backbones["example_cnn"].source.startswith("entry point 'example_cnn' of autoorder-example 0.1.0")
     assert reg.encodings["order_bias"].source.startswith("entry point 'order_bias' of autoorder-example 0.1.0")
-    assert "order_bias" not in P.load_registry(disable=["order_bias"]).encodings
+    assert "order_bias" not in catalog.load_registry(disable=["order_bias"]).encodings
 
 
 # ----- CLI ---------------------------------------------------------------------------------
@@ -483,7 +484,7 @@ def _plain_model(size=24, flatten=False):
 
 
 def _keras_file(tmp_path, **options):
-    from autoorder.registry import builtins
+    from autoorder.model.catalog import builtins
 
     return builtins().get_backbone("keras_file").configure(base_dir=tmp_path, **options)
 
@@ -499,7 +500,7 @@ def test_keras_file_plain_model(tmp_path):
     want = keras.Model(src.input, src.get_layer("feat").output).predict(x, verbose=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     assert bb.build(24, None) is not model and bb.build(24, None).layers[2] is not model.layers[2]  # fresh
-    from autoorder.graph import clean_cuts
+    from autoorder.model.graph import clean_cuts
 
     points = bb.freeze_points()
     assert points and set(points) <= set(clean_cuts(model)) and "c2" not in points
@@ -524,8 +525,8 @@ def test_keras_file_size_change_needs_a_fully_convolutional_model(tmp_path):
 def test_keras_file_autoorder_model_uses_the_image_path(tmp_path):
     import keras_tuner as kt
 
-    from autoorder.encodings import FiLMEncoding
-    from autoorder.model import HeadSpec, build_export_model, build_head
+    from autoorder.model.encodings import FiLMEncoding
+    from autoorder.model.assembly import HeadSpec, build_export_model, build_head
 
     inp = keras.Input((20, 20, 3))
     x = keras.layers.Rescaling(1 / 255, name="bb_scale")(inp)
@@ -549,7 +550,7 @@ def test_keras_file_autoorder_model_uses_the_image_path(tmp_path):
 
 
 def test_keras_file_refusals(tmp_path):
-    from autoorder.registry import builtins
+    from autoorder.model.catalog import builtins
 
     with pytest.raises(PluginError, match=r"space.backbone_options.keras_file.path"):
         builtins().get_backbone("keras_file").build(32, None)
@@ -568,19 +569,19 @@ def test_keras_file_through_backbone_options(tmp_path):
     _plain_model().save(tmp_path / "mine.keras")
     cfg = _cfg(tmp_path, space={"backbones": ["keras_file"], "backbone_options": {"keras_file": {"path": "mine.keras"}}},
                plugins={"paths": [], "entry_points": False})
-    bb = P.registry_for(cfg).get_backbone("keras_file")
+    bb = catalog.registry_for(cfg).get_backbone("keras_file")
     assert bb.default_image_size == 24 and bb.build(24, None).output.shape == (None, 6)
     bad = _cfg(tmp_path, space={"backbone_options": {"keras_file": {"path": "mine.keras", "layer": "x"}}},
                plugins={"paths": [], "entry_points": False})
     with pytest.raises(ConfigError, match=r"backbone_options.keras_file' key .* is not accepted"):
-        P.registry_for(bad)
+        catalog.registry_for(bad)
 
 
 # ----- end to end --------------------------------------------------------------------------
 @pytest.mark.slow
 def test_search_picks_and_trains_a_folder_plugin(tmp_path):
-    from autoorder.config import load_config
-    from autoorder.search import run_search
+    from autoorder.core.config import load_config
+    from autoorder.run.search import run_search
 
     simple_dataset(tmp_path / "data", size=16)
     (tmp_path / "plugins").mkdir()
@@ -601,10 +602,10 @@ def test_search_picks_and_trains_a_folder_plugin(tmp_path):
         plugins: {paths: [plugins], entry_points: false}
     """)
     results = run_search(load_config(cfg_path), tmp_path / "run")
-    done = [t for t in results["trials"] if t["status"] == "COMPLETED"]
-    assert len(done) == 2 and all(t["hyperparameters"]["backbone"] == "reference_cnn" for t in done)
-    assert all(t["hyperparameters"]["reference_cnn/freeze"] == "block2_pool" for t in done)
-    assert results["best"]["hyperparameters"]["backbone"] == "reference_cnn"
+    done = [t for t in results.trials if t.status == "COMPLETED"]
+    assert len(done) == 2 and all(t.hyperparameters["backbone"] == "reference_cnn" for t in done)
+    assert all(t.hyperparameters["reference_cnn/freeze"] == "block2_pool" for t in done)
+    assert results.best.hyperparameters["backbone"] == "reference_cnn"
     model = keras.saving.load_model(tmp_path / "run" / "best_model.keras", safe_mode=True)
     names = {layer.name for m in [model, *[l for l in model.layers if isinstance(l, keras.Model)]] for layer in m.layers}
     assert "block1_conv" in names

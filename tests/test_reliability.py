@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-import textwrap
 
 import keras
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from autoorder.cli import main
-from autoorder.config import from_dict
-from autoorder.errors import RunError
-from autoorder.fileio import csv_text, escape_cell
-from autoorder.registry import Registry, builtins
-from autoorder.search import run_search
+from autoorder.core.config import from_dict
+from autoorder.core.errors import RunError
+from autoorder.core.fileio import csv_text, escape_cell
+from autoorder.model.catalog import builtins
+from autoorder.registry.table import Registry
+from autoorder.run.search import run_search
 
 from helpers import simple_dataset
 
@@ -64,13 +63,13 @@ def _cfg(tmp_path, **tuner):
 
 def test_failed_trials_are_recorded_and_never_ranked(tmp_path):
     res = run_search(_cfg(tmp_path), tmp_path / "run", registry=_registry())
-    by_enc = {t["hyperparameters"]["order_encoding"]: t for t in res["trials"]}
+    by_enc = {t.hyperparameters["order_encoding"]: t for t in res.trials}
     assert set(by_enc) == {"none", "nan_enc", "broken"}
-    assert by_enc["none"]["status"] == "COMPLETED"
-    assert by_enc["nan_enc"]["status"] == "FAILED" and "loss became nan" in by_enc["nan_enc"]["reason"]
-    assert by_enc["broken"]["status"] != "COMPLETED" and "a bug in the plugin" in by_enc["broken"]["reason"]
-    assert res["ranking"] == [by_enc["none"]["id"]]
-    assert res["best"]["hyperparameters"]["order_encoding"] == "none"
+    assert by_enc["none"].status == "COMPLETED"
+    assert by_enc["nan_enc"].status == "FAILED" and "loss became nan" in by_enc["nan_enc"].reason
+    assert by_enc["broken"].status != "COMPLETED" and "a bug in the plugin" in by_enc["broken"].reason
+    assert res.ranking == [by_enc["none"].id]
+    assert res.best.hyperparameters["order_encoding"] == "none"
     rows = list(csv.DictReader((tmp_path / "run" / "trials.csv").open()))
     assert [r["rank"] for r in rows if r["status"] != "COMPLETED"] == ["", ""]
 
@@ -81,8 +80,8 @@ def test_time_budget_stops_the_search_and_says_so(tmp_path):
 
     cfg = replace(cfg, space=replace(cfg.space, order_encodings=("none",), learning_rate=(0.01, 0.003, 0.001)))
     res = run_search(cfg, tmp_path / "run", registry=_registry())
-    assert res["stopped"] == "time_budget"
-    assert len(res["trials"]) < 50
+    assert res.stopped == "time_budget"
+    assert len(res.trials) < 50
 
 
 def test_resume_on_changed_data_is_refused(tmp_path):
@@ -117,8 +116,8 @@ def _tree(folder):
 def test_a_run_folder_in_use_is_refused_and_left_alone(tmp_path):
     from dataclasses import replace
 
-    from autoorder.benchmark import run_benchmark
-    from autoorder.fileio import folder_lock
+    from autoorder.benchmarking.protocol import run_benchmark
+    from autoorder.core.fileio import folder_lock
 
     cfg = _cfg(tmp_path)
     cfg = replace(cfg, space=replace(cfg.space, order_encodings=("none",)), tuner=replace(cfg.tuner, max_trials=1, epochs=1))
@@ -139,7 +138,7 @@ def test_a_run_folder_in_use_is_refused_and_left_alone(tmp_path):
 
 
 def test_cli_search_on_a_folder_in_use_exits_1(tmp_path):
-    from autoorder.fileio import folder_lock
+    from autoorder.core.fileio import folder_lock
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data: {manifest: m.csv}\n")
@@ -156,7 +155,7 @@ def test_cli_search_on_a_folder_in_use_exits_1(tmp_path):
 
 
 def test_out_that_is_a_file_is_refused(tmp_path):
-    from autoorder.benchmark import run_benchmark
+    from autoorder.benchmarking.protocol import run_benchmark
 
     cfg = _cfg(tmp_path)
     out = tmp_path / "out"

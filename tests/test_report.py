@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from autoorder.cli import main
-from autoorder.errors import RunError
-from autoorder.fileio import write_csv
-from autoorder.report import metrics_from_predictions, read_predictions, render_report
+from autoorder.core.errors import RunError
+from autoorder.core.fileio import write_csv
+from autoorder.reports.search import metrics_from_predictions, read_predictions, render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["bird", "cat", "dog"]
@@ -215,7 +215,7 @@ def test_cli_report_bad_results(tmp_path, damage):
 def test_render_does_not_import_tensorflow(tmp_path):
     run = make_run(tmp_path)
     code = (
-        "import sys; from autoorder.report import render_report; render_report(sys.argv[1]); "
+        "import sys; from autoorder.reports.search import render_report; render_report(sys.argv[1]); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'framework imported'"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -225,19 +225,20 @@ def test_render_does_not_import_tensorflow(tmp_path):
 
 
 def test_search_warns_when_the_best_model_does_not_beat_the_majority_class():
-    from autoorder.config import from_dict
-    from autoorder.search import search_warnings
+    from autoorder.core.config import from_dict
+    from autoorder.run.outcome import search_warnings
+    from autoorder.schema.results import BestModel, MajorityBaseline
 
     def results(best_val):
-        return {"best": {"val_accuracy": best_val}, "baseline": {"majority_class": {"label": "a", "val_accuracy": 0.25, "test_accuracy": 0.3}}}
+        return BestModel(trial="0", val_accuracy=best_val), MajorityBaseline(label="a", val_accuracy=0.25, test_accuracy=0.3)
 
     random_frozen = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "all"}}, "c.yaml", Path("."))
-    (w,) = search_warnings(random_frozen, results(0.25))
+    (w,) = search_warnings(random_frozen, *results(0.25))
     assert "does not beat" in w and "'a' (0.2500 on validation)" in w and "random weights" in w
     trained = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "none"}}, "c.yaml", Path("."))
-    (w,) = search_warnings(trained, results(0.2))
+    (w,) = search_warnings(trained, *results(0.2))
     assert "random weights" not in w
-    assert search_warnings(random_frozen, results(0.26)) == []
+    assert search_warnings(random_frozen, *results(0.26)) == []
 
 
 def test_report_shows_the_baseline_and_warnings(tmp_path):

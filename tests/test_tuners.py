@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from autoorder.config import from_dict
-from autoorder.search import run_search
-from autoorder.tuner import make_oracle
+from autoorder.core.config import from_dict
+from autoorder.run.search import run_search
+from autoorder.model.tuner import make_oracle
 
 from helpers import simple_dataset
 
@@ -33,7 +33,7 @@ def test_each_algorithm_runs_a_search(tmp_path, algorithm, oracle_class):
     )
     assert type(make_oracle(cfg)) is oracle_class
     res = run_search(cfg, tmp_path / "run")
-    assert 1 <= len(res["trials"]) <= 3
-    assert res["best"] is not None and 0.0 <= res["best"]["test_accuracy"] <= 1.0
+    assert 1 <= len(res.trials) <= 3
+    assert res.best is not None and 0.0 <= res.best.test_accuracy <= 1.0
     if algorithm == "hyperband":
-        assert any("tuner/epochs" in t["hyperparameters"] for t in res["trials"])
+        assert any("tuner/epochs" in t.hyperparameters for t in res.trials)

@@ -71,67 +71,48 @@ def make_config(args: argparse.Namespace, data_dir: Path, trials: int) -> dict:
 
 # ----- children ------------------------------------------------------------------------------------
 def child_autoorder(args: argparse.Namespace) -> dict:
-    from autoorder.quiet import import_tensorflow
+    from autoorder.model.quiet import import_tensorflow
 
     import_tensorflow()
-    from autoorder.config import from_dict
-    from autoorder.dataset import load_dataset
-    from autoorder.search import run_search
-    import autoorder.space as space_mod
+    from autoorder.core.config import from_dict
+    from autoorder.data.dataset import load_dataset
+    from autoorder.run.search import run_search
 
     cfg = from_dict(make_config(args, Path(args.data), args.trials), "perf", HERE)
     data = load_dataset(cfg)
-    spaces = []
-    original_init = space_mod.SearchSpace.__init__
-
-    def spy(self, *a, **k):  # keep a handle on the space to read its timers
-        original_init(self, *a, **k)
-        spaces.append(self)
-
-    space_mod.SearchSpace.__init__ = spy
     rss = []
-    import autoorder.tuner as tuner_mod
-
-    orig_end = tuner_mod.AutoOrderTuner.on_trial_end
-
-    def on_end(self, trial):
-        orig_end(self, trial)
-        rss.append(rss_mb())
-
-    tuner_mod.AutoOrderTuner.on_trial_end = on_end
     out = Path(args.run)
     t0 = time.perf_counter()
-    res = run_search(cfg, out, data=data)
+    res = run_search(cfg, out, data=data, on_trial=lambda trial: rss.append(rss_mb()))
     wall = time.perf_counter() - t0
-    sp = spaces[-1]
     trial_dirs = sorted((out / "tuner").glob("trial_*"))
+    timings = res.timings
     return {
         "wall_seconds": wall,
-        "backbone_pass_seconds": sp.cache.fill_seconds,
-        "fit_seconds": sp.fit_seconds,
-        "floor_seconds": sp.cache.fill_seconds + sp.fit_seconds,
-        "backbone_passes": sp.cache.total_passes(),
+        "backbone_pass_seconds": timings.backbone_pass_seconds,
+        "fit_seconds": timings.fit_seconds,
+        "floor_seconds": timings.backbone_pass_seconds + timings.fit_seconds,
+        "backbone_passes": res.cache.backbone_passes,
         "peak_rss_mb": peak_mb(),
         "rss_after_trial_mb": rss,
         "disk_per_trial_bytes": du_bytes(out / "tuner") / max(len(trial_dirs), 1) if trial_dirs else 0,
-        "trials": [{k: t[k] for k in ("id", "status", "hyperparameters", "val_accuracy")} for t in res["trials"]],
+        "trials": [{"id": t.id, "status": t.status, "hyperparameters": t.hyperparameters, "val_accuracy": t.val_accuracy} for t in res.trials],
     }
 
 
 def child_plain(args: argparse.Namespace) -> dict:
     """The usual Keras Tuner way: the frozen backbone inside every trial's graph."""
-    from autoorder.quiet import import_tensorflow
+    from autoorder.model.quiet import import_tensorflow
 
     import_tensorflow()
     import keras
     import keras_tuner as kt
-    import numpy as np
     import tensorflow as tf
 
-    from autoorder.config import from_dict
-    from autoorder.dataset import load_dataset
-    from autoorder.model import HeadSpec, build_head, pool
-    from autoorder.registry import builtins
+    from autoorder.core.config import from_dict
+    from autoorder.data.dataset import load_dataset
+    from autoorder.model.assembly import HeadSpec, build_head, pool
+    from autoorder.model.catalog import builtins
 
     cfg = from_dict(make_config(args, Path(args.data), args.trials), "perf", HERE)
     data = load_dataset(cfg)
@@ -212,7 +193,7 @@ def plans_of(trials: list[dict]) -> list[dict]:
 
 
 def versions() -> dict:
-    from autoorder.search import versions as v
+    from autoorder.core.environment import versions as v
 
     return v()
 
@@ -246,7 +227,7 @@ def main() -> None:
         args.objects, args.trials, args.epochs, args.rounds, args.memory_trials = 144, 3, 2, 1, 8
         args.image_size = min(args.image_size, 64)
 
-    from autoorder.datasets import make_dataset
+    from autoorder.data.generators import make_dataset
 
     work = Path(tempfile.mkdtemp(prefix="autoorder-perf-"))
     command = "python benchmarks/perf/run_perf.py " + " ".join(sys.argv[1:])

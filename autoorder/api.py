@@ -1,0 +1,135 @@
+"""The Python API: the same pipeline as the CLI, for notebooks and scripts.
+
+```python
+import autoorder
+run = autoorder.search("search.yaml", out="runs/x", overrides={"tuner.max_trials": 20})
+run.leaderboard()                 # [{trial, score, hyperparameters, seconds, status}, ...], best first
+model = run.best_model()          # keras.Model: inputs image (uint8 pixels) and order (int)
+probs = run.predict(images, orders)   # (n, len(run.classes))
+run = autoorder.load_run("runs/x")
+autoorder.benchmark("search.yaml", out="bench/x", seeds=5)
+```
+
+Library code never prints: progress lines go to `log` (a callable), when given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from autoorder.model.quiet import import_tensorflow
+
+import_tensorflow()  # before Keras is imported below: TensorFlow backend, start-up notices silenced
+
+import keras  # noqa: E402
+
+from autoorder.benchmarking.protocol import run_benchmark  # noqa: E402
+from autoorder.core.config import Config, apply_values, from_dict, load_config  # noqa: E402
+from autoorder.core.errors import ConfigError, DataError  # noqa: E402
+from autoorder.core.fileio import read_json  # noqa: E402
+from autoorder.data.images import BadImage, resize_images  # noqa: E402
+from autoorder.run.predict import load_best_model  # noqa: E402
+from autoorder.run.search import run_search  # noqa: E402
+from autoorder.schema.benchmark import BenchmarkResult  # noqa: E402
+from autoorder.schema.results import LABELS, RunResults, read_results  # noqa: E402
+
+Log = Callable[[str], None]
+PREDICT_BATCH = 64
+
+
+def _config(config: str | Path | dict | Config, overrides: dict | None) -> Config:
+    if isinstance(config, Config):
+        if overrides:
+            return from_dict(apply_values(config.to_dict(), overrides), config.source, config.base_dir)
+        return config
+    if isinstance(config, dict):
+        return from_dict(apply_values(config, overrides or {}), "<dict>", Path.cwd())
+    if isinstance(config, (str, Path)):
+        cfg = load_config(config)
+        return _config(cfg, overrides) if overrides else cfg
+    raise ConfigError(f"The 'config' parameter of autoorder.search must be a path, a dict or a Config. Got {type(config).__name__} instead.")
+
+
+class Run:
+    """A finished (or resumed) search folder: its results, best model and predictions."""
+
+    def __init__(self, path: str | Path, results: RunResults | None = None):
+        self.path = Path(path)
+        self.results = results if results is not None else read_results(self.path)
+        self._model: keras.Model | None = None
+
+    def __repr__(self) -> str:
+        best = self.results.best
+        score = f", best val_accuracy {best.val_accuracy:.4f}" if best is not None and best.val_accuracy is not None else ""
+        return f"Run({str(self.path)!r}, {len(self.results.trials)} trials{score})"
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in the order of the model's outputs."""
+        return [str(c) for c in read_json(self.path / LABELS, "labels file")]
+
+    def leaderboard(self) -> list[dict]:
+        """Scored trials, best first (equal scores: the faster first)."""
+        return [
+            {"trial": t.id, "score": t.val_accuracy, "hyperparameters": dict(t.hyperparameters), "seconds": t.seconds,
+             "status": t.status}
+            for t in self.results.ranked()
+        ]
+
+    def best_model(self) -> keras.Model:
+        """best_model.keras, loaded in safe mode (cached)."""
+        if self._model is None:
+            self._model = load_best_model(self.path)
+        return self._model
+
+    def predict(self, images: Any, orders: Any = None) -> np.ndarray:
+        """Class probabilities (n, len(classes)) for uint8 RGB images (n, h, w, 3) and their orders.
+
+        Images are resized to the run's image size as the search did; `orders` None means every
+        photo's order is unknown (0).
+        """
+        model = self.best_model()
+        size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
+        try:
+            pixels = resize_images(np.asarray(images), size)
+        except BadImage as e:
+            raise DataError(f"The 'images' parameter of Run.predict is not usable: {e}.") from None
+        n = len(pixels)
+        orders = np.zeros(n, dtype=np.int32) if orders is None else np.asarray(orders, dtype=np.int32).reshape(-1)
+        if len(orders) != n:
+            raise DataError(f"The 'orders' parameter of Run.predict must have one order per image ({n}). Got {len(orders)} instead.")
+        return model.predict({"image": pixels.astype(np.float32), "order": orders}, batch_size=PREDICT_BATCH, verbose=0)
+
+
+def search(
+    config: str | Path | dict | Config,
+    out: str | Path,
+    *,
+    overrides: dict | None = None,
+    overwrite: bool = False,
+    log: Log | None = None,
+) -> Run:
+    """Run (or resume) the search of `config` (a YAML path, a dict or a Config) into `out`."""
+    results = run_search(_config(config, overrides), out, overwrite=overwrite, log=log)
+    return Run(out, results)
+
+
+def load_run(path: str | Path) -> Run:
+    """An existing run folder."""
+    return Run(path)
+
+
+def benchmark(
+    config: str | Path | dict | Config,
+    out: str | Path,
+    *,
+    seeds: int = 3,
+    overrides: dict | None = None,
+    overwrite: bool = False,
+    log: Log | None = None,
+) -> BenchmarkResult:
+    """Run (or resume) the benchmark protocol of `config` into `out`; what benchmark.json holds."""
+    return run_benchmark(_config(config, overrides), out, seeds=seeds, overwrite=overwrite, log=log)

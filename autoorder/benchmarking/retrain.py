@@ -1,0 +1,39 @@
+"""Retraining a search's best configuration from scratch with another seed, then testing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from autoorder.core import config as C
+from autoorder.model import session
+from autoorder.model.callbacks import BestWeights
+from autoorder.model.features import BackboneBank, FeatureCache
+from autoorder.model.space import SearchSpace
+
+
+def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int) -> dict:
+    """Train one configuration from scratch with `seed`; test probabilities (and with shuffled orders)."""
+    session.release()
+    bank = BackboneBank(registry, cfg.weights_value(), seed)
+    cache = FeatureCache(memory_mb=cfg.cache.memory_mb) if cfg.cache.enabled else None
+    space = SearchSpace(cfg, registry, data, bank, cache)
+    hp = kt.HyperParameters()
+    space.declare_hyperparameters(hp)
+    for k, v in hp_values.items():
+        if not k.startswith("tuner/"):
+            hp.values[k] = v
+    keras.utils.set_random_seed(seed)
+    model = space.build(hp)
+    space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights()])
+    exported = space.export()
+    idx = data.indices("test")
+    images = data.images[idx].astype(np.float32)
+    orders = data.orders[idx]
+    shuffled = np.random.default_rng(seed).permutation(orders)
+    probs = exported.predict({"image": images, "order": orders}, batch_size=64, verbose=0)
+    probs_shuffled = exported.predict({"image": images, "order": shuffled}, batch_size=64, verbose=0)
+    return {"probs": probs, "probs_shuffled": probs_shuffled}

@@ -1,0 +1,46 @@
+"""What every command shares: one clean error message, and TensorFlow started quietly."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from autoorder.core.errors import AutoOrderError
+
+
+def echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def debug_mode() -> bool:
+    return bool(click.get_current_context().find_root().params.get("debug", False))
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """`AutoOrderError` -> one message and exit 1 (a traceback with --debug); Ctrl-C -> exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AutoOrderError as e:
+            if debug_mode():
+                raise
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            echo_err("Interrupted. Run the same command again to resume; finished trials are kept.")
+            sys.exit(130)
+
+    return wrapper
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter; keep its C++ logging off the terminal."""
+    from autoorder.model.quiet import import_tensorflow, silence_native_stderr  # lazy: --help stays fast
+
+    import_tensorflow()
+    if not debug_mode():
+        silence_native_stderr()

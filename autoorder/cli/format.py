@@ -1,0 +1,70 @@
+"""The text the CLI prints for a search and a benchmark."""
+
+from __future__ import annotations
+
+from autoorder.schema.benchmark import BenchmarkResult
+from autoorder.schema.results import RunResults
+
+
+def format_hps(hps: dict) -> str:
+    """`key=value, ...` without Keras Tuner's own bookkeeping (`tuner/...`)."""
+    return ", ".join(f"{k}={v}" for k, v in hps.items() if not k.startswith("tuner/"))
+
+
+def format_hps_short(hps: dict) -> str:
+    """Only the active hyperparameters (inactive ones are None)."""
+    return format_hps({k: v for k, v in hps.items() if v is not None})
+
+
+def format_ranking(results: RunResults, top: int = 10) -> str:
+    rows = results.ranked()
+    lines = [f"{'rank':>4}  {'trial':>5}  {'val_acc':>7}  {'seconds':>7}  hyperparameters"]
+    for i, t in enumerate(rows[:top], start=1):
+        lines.append(f"{i:>4}  {t.id:>5}  {t.val_accuracy:7.4f}  {t.seconds or 0:7.1f}  {format_hps(t.hyperparameters)}")
+    failed = len(results.trials) - len(rows)
+    if failed:
+        lines.append(f"{failed} trial(s) failed or had no finite score (see trials.csv)")
+    best = results.best
+    if best is not None:
+        lines.append(f"best: trial {best.trial}  val_accuracy {best.val_accuracy:.4f}  test_accuracy {best.test_accuracy:.4f} ({best.test_images} test images)")
+    base = results.baseline.majority_class if results.baseline is not None else None
+    if base is not None and base.test_accuracy is not None:
+        lines.append(f"baseline: always {base.label!r} (most frequent training class)  val_accuracy {base.val_accuracy:.4f}  test_accuracy {base.test_accuracy:.4f}")
+    lines += [f"warning: {w}" for w in results.warnings]
+    return "\n".join(lines)
+
+
+def pct(ci: object, clip: bool = True) -> str:
+    """Mean [interval] in percent; accuracy intervals are clipped to [0, 100] (gains are not)."""
+    lo, hi = getattr(ci, "low", None), getattr(ci, "high", None)
+    txt = f"{100 * ci.mean:.1f}"
+    if lo is not None and hi is not None:
+        if clip:
+            lo, hi = max(lo, 0.0), min(hi, 1.0)
+        txt += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return txt
+
+
+def format_benchmark(r: BenchmarkResult) -> str:
+    g = r.gain
+    boot = g.bootstrap
+    lines = [
+        f"test accuracy, % (mean [95% CI] over seeds {r.seeds}):",
+        f"  image-only   {pct(r.image_only.test_accuracy)}",
+        f"  order-aware  {pct(r.order_aware.test_accuracy)}",
+        f"  gain         {pct(g, clip=False)} points"
+        + (f"; bootstrap over test objects [{100 * boot.low:.1f}, {100 * boot.high:.1f}]" if boot is not None and boot.has_interval else "")
+        + ("" if g.excludes_zero else "  (interval includes zero)"),
+    ]
+    io_obj, oa_obj = r.image_only.object_accuracy, r.order_aware.object_accuracy
+    if io_obj is not None and oa_obj is not None:
+        lines.append(f"  per object   image-only {pct(io_obj)}, order-aware {pct(oa_obj)}")
+    lines.append("controls:")
+    c = r.controls
+    if "shuffled_order" in c:
+        lines.append(f"  shuffled order at test  {pct(c['shuffled_order'])}")
+    if "order_only" in c:
+        lines.append(f"  order only              {100 * c['order_only'].accuracy:.1f}")
+    if "majority_class" in c:
+        lines.append(f"  majority class          {100 * c['majority_class'].accuracy:.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Keras internals of functional graphs autoorder depends on (checked with Keras 3.15.1).
+
+- `Functional._nodes_by_depth` (depth -> nodes; inputs are deepest) and the nodes' `operation`,
+  `input_tensors`, `output_tensors`, `is_input`: walked to find clean cuts of a backbone.
+- `Sequential._functional`: the functional graph a built Sequential holds.
+- `Functional._run_through_graph(inputs, operation_fn, call_fn)`: re-applies a graph to new
+  inputs, each operation through `call_fn` (to inline nested models).
+- `KerasTensor._keras_history.operation` (the layer that made a tensor) and
+  `Layer._inbound_nodes` (the calls of a layer).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+
+def functional_graph(model: Any) -> Any:
+    """The functional graph of `model` (a built Sequential holds one), or None."""
+    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
+    return graph if graph is not None and hasattr(graph, "_nodes_by_depth") else None
+
+
+def is_functional(model: Any) -> bool:
+    """A functional model whose graph can be walked and re-applied (not a subclassed one)."""
+    return isinstance(model, keras.Model) and hasattr(model, "_run_through_graph") and hasattr(model, "_nodes_by_depth")
+
+
+def nodes_by_depth(graph: Any) -> dict[int, list]:
+    """depth -> the graph's nodes at that depth (the input nodes are the deepest)."""
+    return graph._nodes_by_depth
+
+
+def run_through_graph(graph: Any, inputs: Any, call: Callable[..., Any]) -> Any:
+    """Apply `graph` to `inputs`, calling `call(operation, *args, **kwargs)` for each operation."""
+    return graph._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=call)
+
+
+def producer(tensor: Any) -> Any:
+    """The operation (layer) that produced a symbolic tensor, or None."""
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history is not None else None
+
+
+def inbound_nodes(layer: Any) -> list:
+    """The nodes made by calling `layer` in some graph."""
+    return list(getattr(layer, "_inbound_nodes", []))

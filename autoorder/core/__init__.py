@@ -1,0 +1,1 @@
+"""Foundations: errors, config, atomic files, statistics. Plain Python; never imports TensorFlow."""

@@ -1,0 +1,1 @@
+"""The data stage: manifests, image decoding, the grouped split, datasets, and dataset generators."""

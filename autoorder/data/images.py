@@ -1,0 +1,141 @@
+"""Decoding photos: header checks first, EXIF orientation applied, explicit RGB, resized."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+
+
+class BadImage(Exception):
+    """An image that cannot be used; the message says why."""
+
+
+@dataclass
+class LoadReport:
+    """What loading did: conversions by original mode, and the rows that failed."""
+
+    conversions: dict[str, int] = field(default_factory=dict)
+    exif_rotated: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, mode: str | None = None, rotated: bool = False) -> None:
+        with self._lock:
+            if mode is not None:
+                self.conversions[mode] = self.conversions.get(mode, 0) + 1
+            if rotated:
+                self.exif_rotated += 1
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        if im.mode == "RGB":
+            return im
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _resized(rgb: Image.Image, size: int) -> np.ndarray:
+    return np.asarray(rgb.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (n, h, w, 3) RGB pixels resized to (n, size, size, 3) exactly as decoded files are."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise BadImage(f"images must be an array of shape (n, height, width, 3). Got shape {images.shape} instead")
+    if images.shape[1:3] == (size, size):
+        return images.astype(np.uint8, copy=False)
+    return np.stack([_resized(Image.fromarray(np.asarray(im, dtype=np.uint8), "RGB"), size) for im in images])
+
+
+def load_image(path: Path, size: int, max_pixels: int, report: LoadReport | None = None) -> np.ndarray:
+    """One image as uint8 (size, size, 3). Raises BadImage with the reason."""
+    if not path.exists():
+        raise BadImage("file not found")
+    if path.is_dir():
+        raise BadImage("is a folder, expected an image file")
+    if path.stat().st_size == 0:
+        raise BadImage("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format
+                if fmt not in SUPPORTED_FORMATS:
+                    raise BadImage(f"unsupported format {fmt}; expected one of {list(SUPPORTED_FORMATS)}")
+                w, h = im.size
+                if w * h > max_pixels:  # from the header, before decoding
+                    raise BadImage(
+                        f"{w}x{h} = {w * h} pixels exceeds data.max_image_pixels={max_pixels} (decompression bomb?)"
+                    )
+                im.load()
+                orientation = im.getexif().get(0x0112, 1)
+                if orientation not in (1, None):
+                    im = ImageOps.exif_transpose(im)
+                    if report is not None:
+                        report.count(rotated=True)
+                mode = im.mode
+                rgb = _to_rgb(im)
+                if report is not None and mode != "RGB":
+                    report.count(mode)
+                return _resized(rgb, size)
+    except BadImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise BadImage(f"refused as a decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise BadImage("not an image Pillow can identify") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise BadImage(f"cannot be decoded ({e})") from None
+
+
+def load_images(
+    paths: Sequence[Path],
+    size: int,
+    max_pixels: int,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int = 4,
+) -> tuple[np.ndarray, LoadReport]:
+    """Decode many images in threads (Pillow releases the GIL while decoding).
+
+    Returns (array of shape (n, size, size, 3) uint8 with zeros for bad rows, report).
+    """
+    report = LoadReport()
+    out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+
+    def one(i: int) -> None:
+        try:
+            out[i] = load_image(paths[i], size, max_pixels, report)
+        except BadImage as e:
+            with report._lock:
+                report.bad.append((i, str(e)))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, _ in enumerate(pool.map(one, range(len(paths))), start=1):
+            if progress and (done % 200 == 0 or done == len(paths)):
+                progress(done, len(paths))
+    report.bad.sort()
+    return out, report

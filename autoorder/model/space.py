@@ -1,0 +1,322 @@
+"""The search space as one `kt.HyperModel`: backbone, freeze point, head, order encoding, rate.
+
+A list in the config is searched (`hp.Choice`), a single value is fixed (`hp.Fixed`). Per
+backbone and per encoding hyperparameters live under `conditional_scope(parent, [name])` and
+`name_scope(name)`, so they read `tiny_cnn/freeze` or `embedding/dim` in results.
+
+Trials train only what lies above their freeze point: activations below it come from the
+`FeatureCache` (one backbone pass per search), never from running the frozen layers again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
+
+from autoorder.core import config as C
+from autoorder.core.errors import ConfigError, did_you_mean
+from autoorder.data.dataset import Dataset
+from autoorder.model.callbacks import NanGuard
+from autoorder.model.features import BackboneBank, FeatureCache, prefix_outputs
+from autoorder.model.graph import split_model
+from autoorder.model.assembly import (
+    FEATURES_INPUT,
+    ORDER_INPUT,
+    HeadSpec,
+    build_export_model,
+    build_head,
+    build_training_model,
+    freeze_batchnorm,
+)
+
+
+STEPS_PER_EXECUTION = 8
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    backbone: str
+    freeze: str
+    head_depth: int
+    head_width: int
+    dropout: float
+    encoding: str
+    learning_rate: float
+
+
+def freeze_values(cfg: C.Config, registry: Any) -> dict[str, list[str]]:
+    """The freeze values each backbone accepts, in config order; unknown cut names are errors."""
+    out: dict[str, list[str]] = {}
+    all_cuts: set[str] = set()
+    for name in cfg.space.backbones:
+        cuts = list(registry.get_backbone(name).freeze_points())
+        all_cuts.update(cuts)
+        out[name] = [f for f in cfg.space.freeze if f in (C.FREEZE_NONE, C.FREEZE_ALL) or f in cuts]
+    for f in cfg.space.freeze:
+        if f not in (C.FREEZE_NONE, C.FREEZE_ALL) and f not in all_cuts:
+            known = sorted(all_cuts | {C.FREEZE_NONE, C.FREEZE_ALL})
+            raise ConfigError(
+                f"The 'space.freeze' key in {cfg.source} names {f!r}, which is not a freeze point of "
+                f"{list(cfg.space.backbones)}. Expected none, all, or one of {known}.{did_you_mean(f, known)}"
+            )
+    for name, values in out.items():
+        if not values:
+            raise ConfigError(
+                f"The 'space.freeze' key in {cfg.source} leaves backbone {name!r} no freeze point. "
+                f"Got {list(cfg.space.freeze)}; expected none, all or one of {registry.get_backbone(name).freeze_points()}."
+            )
+    return out
+
+
+def _hp(hp: kt.HyperParameters, name: str, values: tuple | list) -> Any:
+    values = list(values)
+    return hp.Fixed(name, values[0]) if len(values) == 1 else hp.Choice(name, values)
+
+
+def _dummy_graph() -> tuple[Any, Any]:
+    return keras.Input((8,), name="probe_features"), keras.Input((), dtype="int32", name="probe_order")
+
+
+class SearchSpace(kt.HyperModel):
+    """Builds and trains one trial's model from its hyperparameters."""
+
+    def __init__(
+        self,
+        cfg: C.Config,
+        registry: Any,
+        data: Dataset,
+        bank: BackboneBank,
+        cache: FeatureCache | None,
+        log: Callable[[str], None] | None = None,
+    ):
+        super().__init__(name="autoorder")
+        self.cfg = cfg
+        self.registry = registry
+        self.data = data
+        self.bank = bank
+        self.cache = cache
+        self.log = log
+        self.freeze = freeze_values(cfg, registry)
+        self.image_size = cfg.data.image_size
+        self._datasets: dict = {}
+        self.fit_seconds = 0.0  # time inside model.fit, summed over trials (the floor's training part)
+        self.last_backbone: keras.Model | None = None
+        self.last_head: keras.Model | None = None
+
+    # ----- hyperparameters -------------------------------------------------------------
+    def declare(self, hp: kt.HyperParameters) -> TrialPlan:
+        s = self.cfg.space
+        backbone = _hp(hp, C.HP_BACKBONE, s.backbones)
+        freeze = None
+        for name in s.backbones:
+            with hp.conditional_scope(C.HP_BACKBONE, [name]), hp.name_scope(name):
+                value = _hp(hp, C.HP_FREEZE, self.freeze[name])
+                if backbone == name:
+                    freeze = value
+        depth = _hp(hp, C.HP_HEAD_DEPTH, s.head_depth)
+        width = s.head_width[0]
+        deep = [d for d in s.head_depth if d > 0]
+        if deep:
+            with hp.conditional_scope(C.HP_HEAD_DEPTH, deep):
+                w = _hp(hp, C.HP_HEAD_WIDTH, s.head_width)
+                width = w if w is not None else width
+        dropout = _hp(hp, C.HP_DROPOUT, s.dropout)
+        encoding = _hp(hp, C.HP_ENCODING, s.order_encodings)
+        lr = _hp(hp, C.HP_LEARNING_RATE, s.learning_rate)
+        return TrialPlan(backbone, freeze, depth, width, dropout, encoding, lr)
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        """Register every hyperparameter without building a backbone (cheap, done once)."""
+        self.declare(hp)
+        # Encodings declare their own hyperparameters while building: probe each one on a
+        # tiny symbolic graph with that encoding active, then keep what it registered.
+        for name in self.cfg.space.order_encodings:
+            probe = hp.copy()
+            probe.values[C.HP_ENCODING] = name
+            encoding = self.registry.get_encoding(name)
+            feats, order = _dummy_graph()
+            try:
+                with probe.conditional_scope(C.HP_ENCODING, [name]), probe.name_scope(name):
+                    encoding.build(feats, order, 4, probe)
+            except Exception:  # noqa: BLE001 - its trials will fail with the reason; the search goes on
+                continue
+            hp.merge(probe, overwrite=False)
+
+    # ----- building ----------------------------------------------------------------------
+    def head_spec(self, plan: TrialPlan) -> HeadSpec:
+        return HeadSpec(
+            num_classes=len(self.data.classes),
+            order_vocabulary=tuple(self.data.order_vocabulary),
+            depth=plan.head_depth,
+            width=plan.head_width,
+            dropout=plan.dropout,
+        )
+
+    def trunk(self, plan: TrialPlan, backbone: keras.Model) -> tuple[keras.Model, tuple]:
+        """What trains of the backbone (a cut or everything), and the shape of what it eats."""
+        if plan.freeze == C.FREEZE_NONE:
+            return backbone, tuple(int(d) for d in backbone.input.shape[1:])
+        prefix, suffix = split_model(backbone, plan.freeze)
+        return suffix, tuple(int(d) for d in prefix.output.shape[1:])
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        plan = self.declare(hp)
+        encoding = self.registry.get_encoding(plan.encoding)
+        if plan.freeze == C.FREEZE_ALL:
+            # Nothing of the backbone trains: the head eats cached pooled features directly,
+            # and no backbone is even built for the trial.
+            backbone, trunk = None, None
+            in_shape = head_shape = self.bank.pooled_shape(plan.backbone, self.image_size)
+        else:
+            backbone = self.bank.build(plan.backbone, self.image_size)
+            if self.cfg.space.weights is not None:
+                freeze_batchnorm(backbone)
+            trunk, in_shape = self.trunk(plan, backbone)
+            head_shape = self.bank.pooled_shape(plan.backbone, self.image_size)
+        with hp.conditional_scope(C.HP_ENCODING, [plan.encoding]), hp.name_scope(plan.encoding):
+            head = build_head(head_shape, self.head_spec(plan), encoding, hp)
+        model = build_training_model(trunk, in_shape, head)
+        model.compile(
+            optimizer=keras.optimizers.Adam(plan.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            # Heads on cached features take microseconds per batch: several batches per call
+            # into TensorFlow remove most of the per-step overhead. Same batches, same math.
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+        self.last_plan, self.last_backbone, self.last_head = plan, backbone, head
+        return model
+
+    def export(self) -> keras.Model:
+        """The last built trial as a deliverable (image + order -> probabilities)."""
+        backbone = self.last_backbone
+        if backbone is None:  # frozen trial: the backbone as it was before any training
+            backbone = self.bank.pristine(self.last_plan.backbone, self.image_size)
+        return build_export_model(backbone, self.last_head, self.image_size)
+
+    # ----- data --------------------------------------------------------------------------
+    def inputs_for(self, plan: TrialPlan) -> np.ndarray:
+        """What the trunk eats, for every row of the dataset."""
+        if plan.freeze == C.FREEZE_NONE:
+            return self.data.images
+        if self.cache is None:
+            return self._features_uncached(plan)
+        fill = list(self.freeze[plan.backbone])
+        return self.cache.get(
+            self.bank, plan.backbone, self.image_size, plan.freeze, self.data.images, self.data.fingerprint(), fill
+        )
+
+    def _features_uncached(self, plan: TrialPlan) -> np.ndarray:
+        backbone = self.bank.pristine(plan.backbone, self.image_size)
+        extractor = keras.Model(backbone.inputs, prefix_outputs(backbone, [plan.freeze]))
+        return np.asarray(extractor.predict(self.data.images.astype(np.float32), batch_size=64, verbose=0))
+
+    def dataset(self, x: np.ndarray, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
+        """One tf.data pipeline per (array, split): trials that share a cut share it.
+
+        Building a new pipeline per trial copies the features into a new tensor every time,
+        and resident memory creeps up with the number of trials.
+        """
+        key = (id(x), split, shuffle, seed)
+        if key not in self._datasets:
+            self._datasets[key] = (x, self._make_dataset(x, split, shuffle, seed))  # x kept: id stays valid
+        return self._datasets[key][1]
+
+    def _make_dataset(self, x: np.ndarray, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
+        idx = self.data.indices(split)
+        orders = self.data.orders[idx]
+        y = self.data.y[idx]
+        bs = self.cfg.space.batch_size
+        if isinstance(x, np.memmap) or (hasattr(x, "base") and isinstance(x.base, np.memmap)):
+            # Spilled features: read batch by batch, never the whole array at once.
+            sig = (
+                {FEATURES_INPUT: tf.TensorSpec((None, *x.shape[1:]), tf.float32), ORDER_INPUT: tf.TensorSpec((None,), tf.int32)},
+                tf.TensorSpec((None,), tf.int32),
+            )
+
+            def gen():
+                perm = np.random.default_rng(seed).permutation(len(idx)) if shuffle else np.arange(len(idx))
+                for s in range(0, len(idx), bs):
+                    b = np.sort(idx[perm[s : s + bs]])
+                    pos = np.searchsorted(idx, b)
+                    yield {FEATURES_INPUT: np.asarray(x[b], np.float32), ORDER_INPUT: orders[pos]}, y[pos]
+
+            return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+        feats = x[idx]
+        ds = tf.data.Dataset.from_tensor_slices(({FEATURES_INPUT: feats, ORDER_INPUT: orders}, y))
+        if shuffle:
+            ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(bs)
+        if feats.dtype == np.uint8:
+            ds = ds.map(lambda a, b: ({FEATURES_INPUT: tf.cast(a[FEATURES_INPUT], tf.float32), ORDER_INPUT: a[ORDER_INPUT]}, b))
+        return ds.prefetch(2)
+
+    # ----- training ----------------------------------------------------------------------
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        plan = self.declare(hp)
+        seed = self.cfg.tuner.seed
+        x = self.inputs_for(plan)
+        train = self.dataset(x, "train", shuffle=True, seed=seed)
+        val = self.dataset(x, "val", shuffle=False, seed=seed)
+        callbacks = list(kwargs.pop("callbacks", []))
+        callbacks.append(NanGuard())
+        if self.cfg.tuner.patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.cfg.tuner.patience, mode="max")
+            )
+        epochs = kwargs.pop("epochs", self.cfg.tuner.epochs)
+        initial_epoch = kwargs.pop("initial_epoch", 0)
+        t0 = time.perf_counter()
+        try:
+            if self._two_stage(plan) and initial_epoch == 0:
+                self._train_head_first(plan, model, seed)
+            return self._fit(model, train, val, epochs, initial_epoch, callbacks)
+        finally:
+            self.fit_seconds += time.perf_counter() - t0
+
+    def _two_stage(self, plan: TrialPlan) -> bool:
+        return self.cfg.tuner.fine_tune_epochs > 0 and plan.freeze != C.FREEZE_ALL
+
+    def _train_head_first(self, plan: TrialPlan, model: keras.Model, seed: int) -> None:
+        """Stage 1 of the standard recipe: the head alone on cached pooled features.
+
+        Stage 2 (the trial's own fit) then trains above the cut at a lower learning rate,
+        starting from a head that already fits, so fine-tuning does not wreck the backbone.
+        """
+        head = model.get_layer("head")
+        pooled = self.inputs_for(dataclasses.replace(plan, freeze=C.FREEZE_ALL))
+        stage1 = build_training_model(None, pooled.shape[1:], head)
+        stage1.compile(
+            optimizer=keras.optimizers.Adam(plan.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        self._fit(
+            stage1,
+            self.dataset(pooled, "train", shuffle=True, seed=seed),
+            self.dataset(pooled, "val", shuffle=False, seed=seed),
+            self.cfg.tuner.fine_tune_epochs,
+            0,
+            [NanGuard()],
+        )
+        model.optimizer.learning_rate.assign(plan.learning_rate * self.cfg.tuner.fine_tune_lr_factor)
+
+    @staticmethod
+    def _fit(model, train, val, epochs, initial_epoch, callbacks):
+        return model.fit(
+            train,
+            validation_data=val,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # tf.data shuffles, seeded
+            verbose=0,
+        )
+

@@ -1,0 +1,61 @@
+"""The deliverable: the best trial rebuilt as image + order -> probabilities, saved and tested."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from autoorder.compat.keras_tuner import maybe_distribute
+from autoorder.core.errors import RunError
+from autoorder.core.fileio import write_csv, write_json
+from autoorder.schema.results import BEST_MODEL, LABELS, TEST_PREDICTIONS, BestModel, OrderAccuracy, TrialRecord
+
+
+def export_best(tuner: Any, space: Any, best_trial: TrialRecord, data: Any, out: Path) -> BestModel:
+    """Rebuild the best trial, load its best epoch, export image+order -> probabilities, test it."""
+    trial = tuner.oracle.get_trial(best_trial.id)
+    checkpoint = Path(tuner.checkpoint_file(trial.trial_id))
+    if not checkpoint.exists():  # distributed: a worker wrote to a folder the chief does not see
+        raise RunError(
+            f"The weights of the best trial ({checkpoint}) are not in the run folder {str(out)!r}. Workers of a "
+            "distributed search must use the chief's run folder (a shared folder across hosts): copy their "
+            "tuner/trial_* folders into it, then run the chief's command again to export."
+        )
+    tuner.load_model(trial)  # builds via space.build and loads the checkpoint of its best epoch
+    with maybe_distribute(tuner.distribution_strategy):
+        model = space.export()
+    path = out / BEST_MODEL
+    tmp = out / (".tmp-" + BEST_MODEL)
+    model.save(tmp)
+    os.replace(tmp, path)
+    write_json(out / LABELS, data.classes)
+
+    idx = data.indices("test")
+    probs = model.predict(
+        {"image": data.images[idx].astype(np.float32), "order": data.orders[idx]}, batch_size=64, verbose=0
+    )
+    pred = probs.argmax(axis=1)
+    y = data.y[idx]
+    per_order = {}
+    for o in sorted(set(int(v) for v in data.orders[idx])):
+        m = data.orders[idx] == o
+        per_order[str(o)] = OrderAccuracy(n=int(m.sum()), accuracy=float((pred[m] == y[m]).mean()))
+    rows = []
+    for j, i in enumerate(idx):
+        r = data.rows[i]
+        rows.append([r.path, r.group, r.order, r.label, data.classes[pred[j]], round(float(probs[j, pred[j]]), 6)])
+    write_csv(out / TEST_PREDICTIONS, ["image", "object_id", "order", "label", "predicted", "probability"], rows)
+    return BestModel(
+        trial=best_trial.id,
+        hyperparameters=best_trial.hyperparameters,
+        val_accuracy=best_trial.val_accuracy,
+        test_accuracy=float((pred == y).mean()),
+        test_images=int(len(idx)),
+        test_per_order=per_order,
+        model=BEST_MODEL,
+        keras_version=keras.__version__,
+    )

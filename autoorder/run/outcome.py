@@ -1,0 +1,82 @@
+"""What a search found, as records: each trial, the results, and warnings a user must see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autoorder.core import config as C
+from autoorder.core.environment import versions
+from autoorder.core.version import __version__
+from autoorder.schema.results import (
+    RESOLVED,
+    BestModel,
+    DatasetSummary,
+    MajorityBaseline,
+    RunResults,
+    TrialRecord,
+    is_finite,
+    ranked,
+)
+
+
+def trial_record(trial: Any, seconds: float | None, names: list[str] | None = None) -> TrialRecord:
+    """A Keras Tuner trial as a record (the reason of a failure: its message's last line)."""
+    status = str(getattr(trial.status, "value", trial.status))
+    score = trial.score
+    reason = ""
+    if status != "COMPLETED" and getattr(trial, "message", None):
+        lines = [ln for ln in str(trial.message).strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else ""
+    elif status == "COMPLETED" and not is_finite(score):
+        reason = "no finite val_accuracy"
+    return TrialRecord(
+        id=trial.trial_id,
+        status=status,
+        hyperparameters=_in_order(trial.hyperparameters.values, names),
+        val_accuracy=float(score) if is_finite(score) else None,
+        best_epoch=trial.best_step,
+        seconds=round(seconds, 3) if seconds is not None else None,
+        reason=reason,
+    )
+
+
+def _in_order(values: dict, names: list[str] | None) -> dict:
+    """Values in the order the search space declares them (gRPC hands them back regrouped by type)."""
+    if not names:
+        return dict(values)
+    return {**{k: values[k] for k in names if k in values}, **{k: v for k, v in values.items() if k not in names}}
+
+
+def new_results(out: Path, dataset: DatasetSummary, trials: list[TrialRecord], stopped: str | None) -> RunResults:
+    """results.json before the best model is exported (what is known once the trials are done)."""
+    trials = sorted(trials, key=lambda t: t.id)
+    return RunResults(
+        trials=trials,
+        autoorder_version=__version__,
+        run_dir=str(out.resolve()),
+        config=str(out / RESOLVED),
+        dataset=dataset,
+        ranking=[t.id for t in ranked(trials)],
+        versions=versions(),
+        seconds=round(sum(t.seconds or 0 for t in trials), 3),
+        stopped=stopped or "max_trials",
+    )
+
+
+def search_warnings(cfg: C.Config, best: BestModel, baseline: MajorityBaseline) -> list[str]:
+    """What a user should know before trusting the best model."""
+    found = []
+    if baseline.val_accuracy is not None and best.val_accuracy <= baseline.val_accuracy + 1e-9:
+        hint = "Check that labels and images belong together."
+        if cfg.space.weights is None and C.FREEZE_ALL in cfg.space.freeze:
+            hint += (
+                " space.weights is null, so every backbone starts from random weights and a frozen one (freeze: all)"
+                " gives features that carry little about the image: give weights (a file, or imagenet), or let trials"
+                " train the backbone (freeze: none or a freeze point)."
+            )
+        found.append(
+            f"the best model (val_accuracy {best.val_accuracy:.4f}) does not beat always answering the most "
+            f"frequent training class {baseline.label!r} ({baseline.val_accuracy:.4f} on validation). {hint}"
+        )
+    return found

@@ -1,0 +1,94 @@
+"""`autoorder predict`: the saved best model only (safe mode), one row per image.
+
+When the manifest has the object-id column of the run's config, every row also gets its
+object's prediction: the object's photos combined by summing their log-probabilities, the
+same combination as the benchmark's per-object accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import yaml
+
+from autoorder.core.errors import DataError, RunError
+from autoorder.core.fileio import read_json, write_csv
+from autoorder.core.stats import combine_views
+from autoorder.data.images import load_images
+from autoorder.data.manifest import read_manifest
+from autoorder.schema.results import BEST_MODEL, LABELS, RESOLVED, read_results
+
+
+def load_best_model(run_dir: Path) -> keras.Model:
+    """RUN_DIR/best_model.keras, loaded in safe mode."""
+    path = Path(run_dir) / BEST_MODEL
+    if not path.exists():
+        raise RunError(f"{str(path)!r} does not exist. Expected a finished search in {str(run_dir)!r}.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - a hostile or broken file must not escape as a traceback
+        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {e}") from None
+
+
+def predict_manifest(
+    run_dir: str | Path, manifest: str | Path, out: str | Path, *, overwrite: bool = False, log: Callable[[str], None] | None = None
+) -> int:
+    run_dir, out = Path(run_dir), Path(out)
+    if out.exists() and not overwrite:
+        raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
+    read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
+    classes = read_json(run_dir / LABELS, "labels file")
+    data_cfg = _resolved(run_dir)["data"]
+    m = read_manifest(manifest, dict(data_cfg["columns"]), strict_order=False, need_label=False, require_order=False, require_group=False)
+    model = load_best_model(run_dir)
+    size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
+    probs = _predict_in_chunks(model, m, size, int(data_cfg["max_image_pixels"]), log)
+    pred = probs.argmax(axis=1)
+    header = ["image", "order", "predicted", "probability"]
+    rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
+    if m.has_group:
+        ids, which, combined = combine_views(probs, np.array([r.group for r in m.rows]))
+        best = combined.argmax(axis=1)
+        header += ["object_id", "object_predicted", "object_probability"]
+        for row, k in zip(rows, which):
+            row += [ids[k], classes[best[k]], round(float(combined[k, best[k]]), 6)]
+    write_csv(out, header, rows)
+    return len(rows)
+
+
+CHUNK = 512  # images decoded and held at once: memory stays flat whatever the manifest's size
+
+
+def _predict_in_chunks(model: Any, m: Any, size: int, max_pixels: int, log: Callable[[str], None] | None) -> np.ndarray:
+    """Class probabilities for every row, decoding CHUNK images at a time.
+
+    Every image is checked before anything is written: the bad ones are listed together at the
+    end (prediction stops at the first bad chunk, decoding goes on to find them all)."""
+    n = len(m.rows)
+    parts: list[np.ndarray] = []
+    bad: list[tuple[int, str]] = []
+    last = time.monotonic()
+    for start in range(0, n, CHUNK):
+        rows = m.rows[start : start + CHUNK]
+        images, report = load_images([r.image for r in rows], size, max_pixels)
+        bad += [(start + i, why) for i, why in report.bad]
+        if not bad:
+            orders = np.array([r.order for r in rows], dtype=np.int32)
+            parts.append(model.predict({"image": images.astype(np.float32), "order": orders}, batch_size=64, verbose=0))
+        done = start + len(rows)
+        if log and done < n and time.monotonic() - last >= 15:
+            last = time.monotonic()
+            log(f"predicted {done}/{n} images")
+    if bad:
+        lines = "\n".join(f"  line {m.rows[i].line}: {m.rows[i].path}: {why}" for i, why in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise DataError(f"Manifest {str(m.path)!r}: {len(bad)} image(s) cannot be used; nothing was written:\n{lines}{more}")
+    return np.concatenate(parts)  # a manifest has at least one row (read_manifest checks)
+
+
+def _resolved(run_dir: Path) -> dict:
+    return yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))

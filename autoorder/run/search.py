@@ -1,0 +1,49 @@
+"""A whole search in one process: config -> data -> Keras Tuner -> results, best model, test accuracy.
+
+The pipeline, one call per step; each step lives in `autoorder.run.stages`. A distributed
+search strings the same steps together in `autoorder.distributed` (chief and workers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from autoorder.core.config import Config
+from autoorder.core.fileio import folder_lock
+from autoorder.data.dataset import Dataset
+from autoorder.model.tuner import make_strategy
+from autoorder.registry.table import Registry
+from autoorder.run import stages
+from autoorder.schema.results import RunResults
+
+
+def run_search(
+    cfg: Config,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+    registry: Registry | None = None,
+    data: Dataset | None = None,
+    on_trial: Callable[[Any], None] | None = None,
+) -> RunResults:
+    """Run (or resume) a search and export its best model; returns what results.json holds.
+
+    Args:
+        cfg: a validated config (`autoorder.core.config.load_config`).
+        out: the run folder; an existing run is resumed (`overwrite` starts over).
+        log: receives progress lines (library code never prints).
+        registry, data: reuse what the caller already loaded (a benchmark's two searches).
+        on_trial: called with each finished trial's `TrialRecord`.
+
+    The result's `timings` and `cache.backbone_passes` say where the time went.
+    """
+    out = Path(out)
+    log = log or (lambda line: None)
+    with folder_lock(out, "run"):
+        run = stages.prepare(cfg, out, overwrite, log, registry, data)
+        tuner = stages.make_tuner(run, on_trial, deadline=run.progress.deadline(cfg.tuner.time_budget),
+                                  distribution_strategy=make_strategy(cfg))
+        stages.search(run, tuner)
+        return stages.finish(run, tuner)

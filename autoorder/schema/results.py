@@ -1,0 +1,214 @@
+"""results.json of a run folder: every trial, the ranking, the best model, the baseline.
+
+Also the names of the files a run folder holds, and trials.csv (one row per trial, ranked).
+Version history: 1 (no `schema_version` key in files written before it was recorded; `timings`
+added later in version 1, absent from older files).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoorder.core.errors import RunError
+from autoorder.core.fileio import read_json, write_csv, write_json
+from autoorder.schema.records import Source, check_version, dump, load
+
+SCHEMA_VERSION = 1
+
+RESULTS = "results.json"
+TRIALS_CSV = "trials.csv"
+RESOLVED = "config.resolved.yaml"
+BEST_MODEL = "best_model.keras"
+LABELS = "labels.json"
+SPLIT_CSV = "split.csv"
+TEST_PREDICTIONS = "test_predictions.csv"
+
+COMPLETED = "COMPLETED"
+
+
+def is_finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass
+class TrialRecord:
+    """One trial: its hyperparameters (inactive ones are None), best val_accuracy and time."""
+
+    id: str
+    status: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
+    seconds: float | None = None
+    reason: str = ""
+
+    @property
+    def scored(self) -> bool:
+        """Completed with a finite score: only such trials are ranked."""
+        return self.status == COMPLETED and is_finite(self.val_accuracy)
+
+
+@dataclass
+class OrderAccuracy:
+    n: int
+    accuracy: float | None = None
+
+
+@dataclass
+class BestModel:
+    """The exported best trial and its accuracy on the held-out test split."""
+
+    trial: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    test_images: int | None = None
+    test_per_order: dict[str, OrderAccuracy] = field(default_factory=dict)
+    model: str | None = None
+    keras_version: str | None = None
+
+
+@dataclass
+class MajorityBaseline:
+    """Always answering the most frequent training label: the floor any model must beat."""
+
+    label: str
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+
+@dataclass
+class Baseline:
+    majority_class: MajorityBaseline | None = None
+
+
+@dataclass
+class SkippedRow:
+    line: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class DatasetSummary:
+    """What the data was: sizes, classes, split, conversions, its fingerprint."""
+
+    manifest: str | None = None
+    images: int | None = None
+    objects: int | None = None
+    classes: list[str] = field(default_factory=list)
+    images_per_split: dict[str, int] = field(default_factory=dict)
+    objects_per_split: dict[str, int] = field(default_factory=dict)
+    order_values_train: list[int] | None = None
+    has_order: bool | None = None
+    image_size: int | None = None
+    converted_images: dict[str, int] = field(default_factory=dict)
+    exif_rotated: int = 0
+    skipped_rows: list[SkippedRow] = field(default_factory=list)
+    fingerprint: str | None = None
+    name: str | None = None  # benchmarks: the generator's name, or the data folder's
+
+
+@dataclass
+class Distributed:
+    workers: list[str] = field(default_factory=list)
+    reassigned: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CacheStats:
+    backbone_passes: int | None = None
+
+
+@dataclass
+class Timings:
+    """Where a search spent its time (this process; a distributed chief trains nothing)."""
+
+    total_seconds: float | None = None
+    backbone_pass_seconds: float | None = None  # the feature cache's passes over the data
+    fit_seconds: float | None = None  # inside model.fit, summed over trials
+    export_seconds: float | None = None  # rebuilding, saving and testing the best model
+
+
+@dataclass
+class RunResults:
+    """results.json."""
+
+    trials: list[TrialRecord]
+    schema_version: int = SCHEMA_VERSION
+    autoorder_version: str | None = None
+    run_dir: str | None = None
+    config: str | None = None
+    dataset: DatasetSummary | None = None
+    ranking: list[str] = field(default_factory=list)
+    best: BestModel | None = None
+    versions: dict[str, str | None] = field(default_factory=dict)
+    seconds: float | None = None
+    stopped: str | None = None
+    distributed: Distributed | None = None
+    cache: CacheStats | None = None
+    timings: Timings | None = None
+    baseline: Baseline | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def ranked(self) -> list[TrialRecord]:
+        return ranked(self.trials)
+
+    def to_json(self) -> dict:
+        data = dump(self)
+        for key in ("distributed", "cache", "timings", "baseline"):
+            if data.get(key) is None:
+                data.pop(key)  # absent rather than null, as before versions were recorded
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | Path | None = None) -> "RunResults":
+        source = Source("results file", path)
+        check_version(data, SCHEMA_VERSION, source)
+        return load(cls, data, source)
+
+
+def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """Completed trials with a finite score, best first; equal scores: the faster trial first."""
+    return sorted((t for t in trials if t.scored), key=lambda t: (-t.val_accuracy, t.seconds or 0.0, t.id))
+
+
+def hp_columns(trials: list[TrialRecord]) -> list[str]:
+    cols: list[str] = []
+    for t in trials:
+        for k in t.hyperparameters:
+            if k not in cols and not k.startswith("tuner/"):
+                cols.append(k)
+    return cols
+
+
+def write_trials_csv(run_dir: Path, trials: list[TrialRecord]) -> None:
+    cols = hp_columns(trials)
+    rank = {t.id: i for i, t in enumerate(ranked(trials), start=1)}
+    rows = []
+    for t in sorted(trials, key=lambda t: (rank.get(t.id, 10**9), t.id)):
+        hps = t.hyperparameters
+        rows.append([rank.get(t.id, ""), t.id, t.status, t.val_accuracy, t.seconds, *[hps.get(c, "") for c in cols], t.reason])
+    write_csv(run_dir / TRIALS_CSV, ["rank", "trial", "status", "val_accuracy", "seconds", *cols, "reason"], rows)
+
+
+def write_results(run_dir: str | Path, results: RunResults) -> None:
+    """results.json and trials.csv, each written atomically."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / RESULTS, results.to_json())
+    write_trials_csv(run_dir, results.trials)
+
+
+def read_results(run_dir: str | Path) -> RunResults:
+    """RUN_DIR/results.json, checked.
+
+    Raises:
+        RunError: the folder or the file is missing, corrupt, or not an autoorder results file.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"Run folder {str(run_dir)!r} does not exist. Expected the --out folder of a search.")
+    path = run_dir / RESULTS
+    return RunResults.from_json(read_json(path, "results file"), path)

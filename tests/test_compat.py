@@ -1,0 +1,223 @@
+"""Every framework internal autoorder relies on (autoorder.compat), asserted by name and behaviour.
+
+When a new Keras, Keras Tuner or TensorFlow release changes one of them, the test named after it
+fails here, instead of a search silently giving a wrong number somewhere else.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autoorder import compat
+from autoorder.compat import keras as ck
+from autoorder.compat import keras_tuner as ckt
+from autoorder.compat import tensorflow as ctf
+from autoorder.core.errors import RunError
+
+
+def _oracle(tmp_path, max_trials=3):
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=max_trials, seed=0)
+    hp = kt.HyperParameters()
+    hp.Choice("a", [1, 2, 3, 4, 5])
+    oracle.update_space(hp)
+    oracle._set_project_dir(str(tmp_path), "p")  # noqa: SLF001 - test setup only
+    return oracle
+
+
+# ----- Keras Tuner ----------------------------------------------------------------------------------
+def test_checked_versions_are_the_installed_ones_or_older():
+    import importlib.metadata as md
+
+    for pkg, checked in compat.CHECKED_VERSIONS.items():
+        installed = tuple(int(x) for x in md.version(pkg).split(".")[:2])
+        assert installed >= tuple(int(x) for x in checked.split(".")[:2]), (pkg, md.version(pkg), checked)
+
+
+def test_install_is_idempotent_and_routes_state_files_through_autoorder(tmp_path, monkeypatch):
+    compat.install()
+    compat.install()
+    from keras_tuner.src import utils
+
+    assert ckt.installed()
+    assert utils.save_json is ckt.atomic_save_json and utils.load_json is ckt.checked_load_json
+    # Keras Tuner looks the functions up on its utils module when it saves and reloads state.
+    written = []
+    monkeypatch.setattr(ckt, "write_text", lambda path, text: (written.append(str(path)), Path(path).write_text(text)))
+    oracle = _oracle(tmp_path)
+    oracle.save()
+    assert written and written[0].endswith("oracle.json")
+    Path(written[0]).write_text('{"torn": ', encoding="utf-8")
+    with pytest.raises(RunError, match=r"oracle\.json.*corrupt"):
+        _oracle(tmp_path).reload()
+
+
+def test_checked_load_json_names_a_corrupt_state_file(tmp_path):
+    path = tmp_path / "trial.json"
+    path.write_text('{"torn": ', encoding="utf-8")
+    with pytest.raises(RunError, match=r"trial\.json.*corrupt"):
+        ckt.checked_load_json(str(path))
+
+
+def test_parent_to_proto_is_silent_and_equal_to_keras_tuners(capsys):
+    from keras_tuner.src.engine import conditions
+
+    compat.install()
+    for values in (["a", "b"], [1, 2], [0.5], [True]):
+        proto = conditions.Parent("x", values).to_proto()
+        assert proto.parent.name == "x" and len(proto.parent.values) == len(values)
+        assert conditions.Parent.from_proto(proto).values == values
+    assert capsys.readouterr().out == ""
+
+
+def test_debug_flag_exists():
+    from keras_tuner.src import config
+
+    assert hasattr(config, "DEBUG")
+
+
+def test_maybe_distribute_is_a_context_manager_without_strategy():
+    with ckt.maybe_distribute(None):
+        pass
+
+
+def test_save_best_epoch_saves_through_its_private_hook(tmp_path):
+    class Recorder(ckt.BestEpochCheckpoint):
+        written: list = []
+
+        def write(self, model, path):
+            self.written.append(path)
+
+    cb = Recorder(kt.Objective("val_accuracy", "max"), str(tmp_path / "w.weights.h5"))
+    assert inspect.signature(ckt.BestEpochCheckpoint.__init__).parameters.keys() >= {"objective", "filepath"}
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"val_accuracy": 0.5})
+    cb.on_epoch_end(1, {"val_accuracy": 0.4})  # worse: not saved
+    cb.on_epoch_end(2, {"val_accuracy": 0.6})
+    assert Recorder.written == [str(tmp_path / "w.weights.h5")] * 2
+    assert cb.best_value == 0.6
+
+
+@pytest.mark.parametrize(
+    "name", ["_try_build", "_build_hypermodel", "_populate_initial_space", "_get_tuner_fname", "_is_worker", "_get_checkpoint_fname"]
+)
+def test_tuner_private_hooks_exist(name):
+    assert callable(getattr(kt.Tuner, name, None)), f"kt.Tuner.{name} is gone: update autoorder.compat.keras_tuner.TunerHooks"
+
+
+def test_tuner_calls_its_hooks_where_autoorder_relies_on_it():
+    assert "self._try_build(" in inspect.getsource(kt.Tuner.load_model)
+    base = inspect.getsource(kt.engine.base_tuner.BaseTuner)
+    assert "self._populate_initial_space()" in base and "self._get_tuner_fname()" in base and "self._is_worker()" in base
+
+
+def test_oracle_bookkeeping(tmp_path):
+    oracle = _oracle(tmp_path)
+    assert ckt.ongoing_trials(oracle) == {} and ckt.retry_queue(oracle) == [] and ckt.ended_trial_ids(oracle) == []
+    assert ckt.active_tuner_ids(oracle) == set()
+    t0 = oracle.create_trial("w0")
+    assert ckt.ongoing_trials(oracle) == {"w0": t0} and "w0" in ckt.active_tuner_ids(oracle)
+    # A trial put back on the retry queue is handed out again before a new one.
+    del ckt.ongoing_trials(oracle)["w0"]
+    ckt.retry_queue(oracle).append(t0.trial_id)
+    again = oracle.create_trial("w1")
+    assert again.trial_id == t0.trial_id and ckt.retry_queue(oracle) == []
+    t0.status = "COMPLETED"
+    oracle.update_trial(t0.trial_id, {"val_accuracy": 0.5})
+    oracle.end_trial(t0)
+    assert ckt.ended_trial_ids(oracle) == [t0.trial_id] and "w1" not in ckt.ongoing_trials(oracle)
+
+
+def test_protos_and_grpc_service():
+    assert hasattr(ckt.proto(), "Condition") and hasattr(ckt.service(), "CreateTrialResponse")
+    grpc_mod = ckt.service_grpc()
+    assert hasattr(grpc_mod, "OracleStub") and hasattr(grpc_mod, "add_OracleServicer_to_server")
+
+
+def test_oracle_client_built_without_environment_talks_through_its_stub(tmp_path):
+    calls = []
+
+    class Stub:
+        def GetSpace(self, request, **kw):  # noqa: N802
+            calls.append(("GetSpace", request))
+            return ckt.service().GetSpaceResponse(hyperparameters=kt.HyperParameters().to_proto())
+
+    oracle = _oracle(tmp_path)
+    client = ckt.oracle_client(oracle, Stub(), "w0")
+    assert ckt.unwrap_oracle(client) is oracle and ckt.unwrap_oracle(oracle) is oracle
+    client.get_space()
+    assert calls and calls[0][0] == "GetSpace"
+    assert client.objective == oracle.objective  # other attributes come from the local oracle
+
+
+# ----- Keras ---------------------------------------------------------------------------------------
+def _functional():
+    inp = keras.Input((4,), name="x")
+    a = keras.layers.Dense(3, name="a")(inp)
+    b = keras.layers.Dense(2, name="b")(a)
+    return keras.Model(inp, b)
+
+
+def test_functional_graph_nodes_by_depth():
+    model = _functional()
+    graph = ck.functional_graph(model)
+    by_depth = ck.nodes_by_depth(graph)
+    deepest = by_depth[max(by_depth)]
+    assert all(node.is_input for node in deepest)  # inputs are the deepest nodes
+    ops = {node.operation.name for nodes in by_depth.values() for node in nodes}
+    assert {"a", "b"} <= ops
+    node = next(n for nodes in by_depth.values() for n in nodes if n.operation.name == "b")
+    assert len(node.input_tensors) == 1 and len(node.output_tensors) == 1
+
+
+def test_sequential_holds_a_functional_graph():
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")])
+    graph = ck.functional_graph(seq)
+    assert graph is not None and ck.nodes_by_depth(graph)
+    assert ck.functional_graph(keras.layers.Dense(2)) is None
+
+
+def test_run_through_graph_calls_every_operation():
+    model = _functional()
+    seen = []
+
+    def call(op, *args, **kwargs):
+        seen.append(op.name)
+        return op(*args, **kwargs)
+
+    out = ck.run_through_graph(model, keras.Input((4,)), call)
+    assert seen == ["a", "b"] and tuple(out.shape) == (None, 2)
+    assert ck.is_functional(model) and not ck.is_functional(keras.layers.Dense(2))
+
+
+def test_producer_and_inbound_nodes():
+    model = _functional()
+    assert ck.producer(model.output).name == "b"
+    assert ck.producer(np.zeros(2)) is None
+    assert len(ck.inbound_nodes(model.get_layer("a"))) >= 1
+
+
+# ----- TensorFlow ----------------------------------------------------------------------------------
+def test_gradient_registry_grows_with_custom_gradients_in_graph_mode():
+    table = ctf.gradient_registry()
+    assert isinstance(table, dict)
+
+    @tf.custom_gradient
+    def double(x):
+        return 2 * x, lambda dy: 2 * dy
+
+    @tf.function
+    def traced(x):
+        return double(x)
+
+    before = {k for k in table if k.startswith("CustomGradient-")}
+    traced(tf.constant(1.0))
+    after = {k for k in table if k.startswith("CustomGradient-")}
+    assert after - before, "tracing a tf.custom_gradient no longer registers CustomGradient-<uid>"
