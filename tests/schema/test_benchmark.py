@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from autoorder.core.errors import RunError
-from autoorder.schema.benchmark import SCHEMA_VERSION, BenchmarkResult, read_benchmark, write_benchmark
+from autoorder.schema.benchmark import (
+    SCHEMA_VERSION,
+    BenchmarkResult,
+    read_benchmark,
+    write_benchmark,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

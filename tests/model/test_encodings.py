@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from autoorder.model.assembly import HeadSpec, build_head
-from autoorder.model.catalog import list_encodings, create_encoding
+from autoorder.model.catalog import create_encoding, list_encodings
 
 ENCODINGS = list_encodings()
 

@@ -6,10 +6,9 @@ import keras_tuner as kt
 import pytest
 
 from autoorder.core.config import from_dict
-from autoorder.run.search import run_search
 from autoorder.model.tuner import make_oracle
-
-from helpers import simple_dataset
+from autoorder.run.search import run_search
+from tests.helpers import simple_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from autoorder.benchmarking.summary import summarise
-from autoorder.reports.benchmark import render_benchmark_report
 from autoorder.core.errors import RunError
+from autoorder.reports.benchmark import render_benchmark_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["bird", "cat", "dog"]
 SEEDS = [0, 1, 2]
 

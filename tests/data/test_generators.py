@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import autoorder.data.generators.common as common
-from autoorder.data.generators import list_datasets, make_dataset
 from autoorder.core.errors import ConfigError
+from autoorder.data.generators import list_datasets, make_dataset
 
 NAMES = ["glyph-views", "digits-views"]
 SMALL = {"glyph-views": dict(objects=16, classes="bdpq"), "digits-views": dict(objects=20)}

@@ -15,9 +15,9 @@ import sys
 
 import pytest
 
-from helpers import small_search_config
+from tests.helpers import small_search_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kill]
 
 MAX_TRIALS = 3
 

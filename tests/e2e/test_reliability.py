@@ -1,4 +1,4 @@
-"""Failed trials, time budget, changed data, hostile files, CSV injection."""
+"""Reliability end to end: failed trials, time budgets, changed data, foreign and busy folders, hostile models."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from click.testing import CliRunner
 from autoorder.cli import main
 from autoorder.core.config import from_dict
 from autoorder.core.errors import RunError
-from autoorder.core.fileio import csv_text, escape_cell
 from autoorder.model.catalog import builtins
 from autoorder.registry.table import Registry
 from autoorder.run.search import run_search
-
-from helpers import simple_dataset
+from tests.helpers import simple_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +57,10 @@ def _cfg(tmp_path, **tuner):
         "c.yaml",
         tmp_path,
     )
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_failed_trials_are_recorded_and_never_ranked(tmp_path):
@@ -107,10 +109,6 @@ def test_out_folder_with_foreign_files_is_never_touched(tmp_path):
         with pytest.raises(RunError, match="not an autoorder run"):
             run_search(cfg, out, registry=_registry(), overwrite=overwrite)
     assert (out / "thesis.tex").read_text() == "precious"
-
-
-def _tree(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_a_run_folder_in_use_is_refused_and_left_alone(tmp_path):
@@ -167,14 +165,6 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     assert out.read_text() == "mine"
 
 
-def test_csv_cells_that_a_spreadsheet_would_run_are_escaped():
-    assert escape_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
-    assert escape_cell("+1") == "'+1" and escape_cell("@SUM(A1)") == "'@SUM(A1)" and escape_cell("-2") == "'-2"
-    assert escape_cell("chair") == "chair" and escape_cell(3) == 3
-    text = csv_text(["image", "label"], [["=cmd|' /C calc'!A0", "ok"]])
-    assert "'=cmd" in text
-
-
 def test_predict_refuses_a_model_with_a_lambda_layer(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -191,3 +181,4 @@ def test_predict_refuses_a_model_with_a_lambda_layer(tmp_path):
     assert r.exit_code == 1
     assert "cannot be loaded in safe mode" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "p.csv").exists()
+

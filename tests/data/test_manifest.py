@@ -1,12 +1,12 @@
+"""CSV manifests: rows, columns, paths kept inside the data folder, clear errors."""
+
 import os
 
 import pytest
 
 from autoorder.core.errors import DataError
 from autoorder.data.manifest import UNKNOWN_ORDER, read_manifest
-from autoorder.data.split import grouped_split
-
-from helpers import simple_dataset, write_image, write_manifest
+from tests.helpers import simple_dataset, write_image, write_manifest
 
 COLS = {"image": "image", "label": "label", "order": "order", "group": "object_id"}
 
@@ -90,23 +90,3 @@ def test_lenient_order_at_predict_time(tmp_path):
     m = read_manifest(p, COLS, strict_order=False)
     assert [r.order for r in m.rows] == [UNKNOWN_ORDER, 7, UNKNOWN_ORDER]
 
-
-def test_grouped_split_keeps_objects_whole_and_is_stratified():
-    groups, labels = [], []
-    for c in "abc":
-        for k in range(10):
-            for _ in range(3):
-                groups.append(f"{c}{k}")
-                labels.append(c)
-    a = grouped_split(groups, labels, 0.2, 0.2, seed=0)
-    assert set(a) == set(groups)
-    for split in ("train", "val", "test"):
-        assert {g[0] for g, s in a.items() if s == split} == set("abc")
-    assert a == grouped_split(groups, labels, 0.2, 0.2, seed=0)
-    assert a != grouped_split(groups, labels, 0.2, 0.2, seed=1)
-
-
-def test_split_refuses_classes_with_too_few_objects():
-    groups = ["a0", "a1", "a2", "b0"]
-    with pytest.raises(DataError, match=r"class 'b' has 1 object"):
-        grouped_split(groups, list("aaab"), 0.2, 0.2, seed=0)

@@ -16,9 +16,15 @@ from PIL import Image
 from autoorder.cli import main
 from autoorder.core.errors import RunError
 from autoorder.core.fileio import write_csv
-from autoorder.reports.search import metrics_from_predictions, read_predictions, render_report
+from autoorder.reports.search import (
+    metrics_from_predictions,
+    read_predictions,
+    render_report,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
+
 CLASSES = ["bird", "cat", "dog"]
 
 
@@ -38,7 +44,10 @@ TRIALS = [
     _trial("4", "COMPLETED", 0.6, 5.0, "mobilenet_v3_small", "expanded_conv_6", "none"),
     _trial("10", "COMPLETED", 0.75, 1.0, "mobilenet_v3_small", "all", "none"),  # ties trial 0, faster
 ]
+
+
 EXPECTED_RANKING = ["3", "10", "0", "4"]
+
 
 # (order, label, predicted): order 1: 3/4 right, 2: 1/3, 3: 2/2, unknown (empty): 0/1.
 PREDICTIONS = [
@@ -224,23 +233,6 @@ def test_render_does_not_import_tensorflow(tmp_path):
     assert (run / "report.md").exists()
 
 
-def test_search_warns_when_the_best_model_does_not_beat_the_majority_class():
-    from autoorder.core.config import from_dict
-    from autoorder.run.outcome import search_warnings
-    from autoorder.schema.results import BestModel, MajorityBaseline
-
-    def results(best_val):
-        return BestModel(trial="0", val_accuracy=best_val), MajorityBaseline(label="a", val_accuracy=0.25, test_accuracy=0.3)
-
-    random_frozen = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "all"}}, "c.yaml", Path("."))
-    (w,) = search_warnings(random_frozen, *results(0.25))
-    assert "does not beat" in w and "'a' (0.2500 on validation)" in w and "random weights" in w
-    trained = from_dict({"data": {"manifest": "m.csv"}, "space": {"weights": None, "freeze": "none"}}, "c.yaml", Path("."))
-    (w,) = search_warnings(trained, *results(0.2))
-    assert "random weights" not in w
-    assert search_warnings(random_frozen, *results(0.26)) == []
-
-
 def test_report_shows_the_baseline_and_warnings(tmp_path):
     run = make_run(tmp_path)
     res = json.loads((run / "results.json").read_text())
@@ -250,3 +242,4 @@ def test_report_shows_the_baseline_and_warnings(tmp_path):
     md = render_report(run).read_text(encoding="utf-8")
     assert "Baseline: always answering the most frequent training class (b\\|c) scores 0.5000 on validation and 0.4000 on test." in md
     assert "**Warning**: the best model does not beat &lt;it&gt;" in md
+

@@ -1,6 +1,12 @@
 import pytest
 
-from autoorder.core.config import Config, apply_overrides, from_dict, load_config, resolved_dict
+from autoorder.core.config import (
+    Config,
+    apply_overrides,
+    from_dict,
+    load_config,
+    resolved_dict,
+)
 from autoorder.core.errors import ConfigError
 
 BASE = {"data": {"manifest": "m.csv"}}
@@ -113,3 +119,32 @@ def test_apply_overrides_does_not_touch_input():
     raw = {"data": {"manifest": "m.csv"}}
     new = apply_overrides(raw, ["tuner.epochs=3"])
     assert "tuner" not in raw and new["tuner"]["epochs"] == 3
+
+
+# ----- config and options ------------------------------------------------------------------
+def _tuner_cfg(**tuner):
+    return from_dict({"data": {"manifest": "m.csv"}, "tuner": tuner})
+
+
+def test_new_tuner_keys_have_defaults():
+    t = _tuner_cfg().tuner
+    assert (t.distribution, t.lease_seconds, t.chief_timeout) == (None, 120.0, 300.0)
+    t = _tuner_cfg(distribution="mirrored", lease_seconds=5, chief_timeout=2.5).tuner
+    assert (t.distribution, t.lease_seconds, t.chief_timeout) == ("mirrored", 5.0, 2.5)
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("distribution", "mirored", r"'tuner.distribution' key .* must be null or one of \['mirrored'\]\. Got 'mirored' instead\. Did you mean 'mirrored'"),
+        ("distribution", "multi_worker", r"'tuner.distribution'.*Got 'multi_worker'"),
+        ("lease_seconds", 0, r"'tuner.lease_seconds' key .* must be a number in \[1.0, inf\)\. Got 0 instead"),
+        ("lease_seconds", "2m", r"'tuner.lease_seconds'.*Got '2m'"),
+        ("chief_timeout", -1, r"'tuner.chief_timeout' key .* must be a number in \[1.0, inf\)\. Got -1 instead"),
+        ("chief_timeout", True, r"'tuner.chief_timeout'.*Got True"),
+    ],
+)
+def test_new_tuner_keys_are_validated(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        _tuner_cfg(**{key: value})
+

@@ -1,0 +1,89 @@
+"""The feature cache: cached activations equal the full graph's; spilling; progress; degenerate features."""
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from autoorder.model.assembly import (
+    HeadSpec,
+    build_export_model,
+    build_head,
+    build_training_model,
+)
+from autoorder.model.features import BackboneBank, FeatureCache
+from autoorder.model.graph import split_model
+from tests.fakes import Flat, registry
+
+
+@pytest.mark.parametrize("cut", ["p1", "p2", "all"])
+def test_cached_path_equals_full_path(cut):
+    reg = registry()
+    bank = BackboneBank(reg, None, seed=0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 16, 16, 3)).astype(np.uint8)
+    orders = rng.integers(0, 5, 20).astype(np.int32)
+    cache = FeatureCache(memory_mb=64)
+    feats = cache.get(bank, "mini", 16, cut, images, "data", ["p1", "p2", "all"])
+    backbone = bank.build("mini", 16)
+    hp = kt.HyperParameters()
+    spec = HeadSpec(3, (1, 2, 3), depth=1, width=8, dropout=0.0)
+    if cut == "all":
+        head = build_head(feats.shape[1:], spec, reg.get_encoding("film"), hp)
+        trainer = build_training_model(None, feats.shape[1:], head)
+    else:
+        _, suffix = split_model(backbone, cut)
+        head = build_head((suffix.output.shape[-1],), spec, reg.get_encoding("film"), hp)
+        trainer = build_training_model(suffix, feats.shape[1:], head)
+    # Perturb every trainable weight so the comparison is not between two zero-initialised heads.
+    for w in trainer.trainable_weights:
+        w.assign(w + rng.normal(0, 0.1, w.shape).astype("float32"))
+    exported = build_export_model(backbone, head, 16)
+    a = trainer.predict({"features": np.asarray(feats), "order": orders}, verbose=0)
+    b = exported.predict({"image": images.astype("float32"), "order": orders}, verbose=0)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_spilled_features_equal_in_memory_ones(tmp_path):
+    reg = registry()
+    bank = BackboneBank(reg, None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    mem = FeatureCache(memory_mb=64).get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    disk_cache = FeatureCache(memory_mb=0, spill_dir=tmp_path)
+    disk = disk_cache.get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert isinstance(disk, np.memmap) and list(tmp_path.glob("features-*.npy"))
+    np.testing.assert_array_equal(np.asarray(disk), mem)
+    # A new cache over the same folder reuses the file: no new backbone pass.
+    again = FeatureCache(memory_mb=0, spill_dir=tmp_path)
+    np.testing.assert_array_equal(np.asarray(again.get(bank, "mini", 16, "p1", images, "d", ["p1"])), mem)
+    assert again.total_passes() == 0
+    # Other data never gets these features.
+    assert FeatureCache(memory_mb=0, spill_dir=tmp_path).key(bank.fingerprint("mini", 16), "other", "p1") != disk_cache.key(
+        bank.fingerprint("mini", 16), "d", "p1"
+    )
+
+
+def test_backbone_pass_reports_progress_and_rate():
+    bank = BackboneBank(registry(), None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    lines = []
+    cache = FeatureCache(memory_mb=64, progress=lines.append, batch_size=4, progress_seconds=0.0)
+    cache.get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert lines[0].startswith("caching mini features at p1 for 10 images")
+    # A line after every batch but the last (interval 0), each with the count, a rate and time left.
+    assert [l.split(": ")[1].split(" (")[0] for l in lines[1:-1]] == ["4/10 images", "8/10 images"]
+    assert all("images/s" in l and "left" in l for l in lines[1:-1])
+    assert lines[-1].startswith("cached mini features for 10 images in ")
+
+
+def test_backbone_pass_warns_when_features_do_not_vary_between_images():
+    reg = registry()
+    reg.register_backbone(Flat)
+    bank = BackboneBank(reg, None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    lines = []
+    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "flat", 16, "p1", images, "d", ["p1"])
+    assert any(l.startswith("warning: flat features at 'p1' hardly differ between images") for l in lines), lines
+    lines.clear()
+    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert not any(l.startswith("warning") for l in lines), lines
+
