@@ -204,6 +204,18 @@ def test_producer_and_inbound_nodes():
     assert len(ck.inbound_nodes(model.get_layer("a"))) >= 1
 
 
+def test_normalization_caches_its_statistics_until_finalize_state():
+    """Why autoorder.model.weights.set_weights refreshes layers after copying weights in."""
+    x = np.full((1, 3), 5.0, "float32")
+    inp = keras.Input((3,))
+    norm = keras.layers.Normalization(axis=-1)
+    model = keras.Model(inp, norm(inp))
+    norm.set_weights([np.full(3, 1.0, "float32"), np.full(3, 4.0, "float32"), np.array(0)])
+    assert np.allclose(np.asarray(model(x)), 5.0)  # stale: still mean 0, variance 1
+    norm.finalize_state()
+    assert np.allclose(np.asarray(model(x)), 2.0)  # (5 - 1) / 2
+
+
 # ----- TensorFlow ----------------------------------------------------------------------------------
 def test_gradient_registry_grows_with_custom_gradients_in_graph_mode():
     table = ctf.gradient_registry()

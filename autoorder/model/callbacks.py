@@ -25,6 +25,7 @@ import numpy as np
 from autoorder.compat.keras_tuner import BestEpochCheckpoint
 from autoorder.core import faults
 from autoorder.core.fileio import write_json
+from autoorder.model.weights import set_weights
 
 OBJECTIVE = "val_accuracy"
 
@@ -143,4 +144,4 @@ class BestWeights(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.weights is not None:
-            self.model.set_weights(self.weights)
+            set_weights(self.model, self.weights)

@@ -22,6 +22,7 @@ import numpy as np
 
 from autoorder.core.config import FREEZE_ALL, FREEZE_NONE
 from autoorder.core.errors import AutoOrderError, PluginError
+from autoorder.model.weights import set_weights
 
 CACHE_VERSION = "1"
 POOLED = FREEZE_ALL  # the cut "all" is the backbone's pooled output
@@ -53,7 +54,7 @@ class BackboneBank:
         if key not in self._built:
             self._first_build(name, image_size)
         model = self.plugin(name).build(image_size, None)
-        model.set_weights(self._built[key].initial_weights)
+        set_weights(model, self._built[key].initial_weights)
         return model
 
     def _first_build(self, name: str, image_size: int) -> None:

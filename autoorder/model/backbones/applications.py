@@ -43,6 +43,7 @@ import keras
 import numpy as np
 
 from autoorder.core.errors import WeightsError, describe
+from autoorder.model.weights import set_weights
 from autoorder.registry.table import register_backbone
 
 IMAGENET = "imagenet"
@@ -312,7 +313,7 @@ def _copy_weights(src: keras.Model, dst: keras.Model, convert: Callable[[Any, li
     for layer in src.layers:
         weights = layer.get_weights()
         if weights:
-            targets[layer.name].set_weights(convert(layer, weights))
+            set_weights(targets[layer.name], convert(layer, weights))
 
 
 class ApplicationBackbone:

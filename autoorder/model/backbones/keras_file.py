@@ -36,6 +36,7 @@ import keras
 from autoorder.compat.keras import functional_graph, inbound_nodes, is_functional, producer, run_through_graph
 from autoorder.core.errors import ConfigError, PluginError, WeightsError, describe, did_you_mean
 from autoorder.model.graph import clean_cuts
+from autoorder.model.weights import set_weights
 from autoorder.registry.table import register_backbone
 
 OPTION = "space.backbone_options.keras_file"
@@ -78,7 +79,7 @@ def _inline(model: Any, inputs: Any, taken: set[str]) -> Any:
         weights = op.get_weights() if hasattr(op, "get_weights") else []
         if weights:
             try:
-                new.set_weights(weights)
+                set_weights(new, weights)
             except ValueError as e:
                 raise _ShapeMismatch(f"layer {op.name!r}: {str(e).splitlines()[0]}") from None
         return out
