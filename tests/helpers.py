@@ -45,6 +45,7 @@ def small_search_config(root: Path, **tuner) -> Path:
         "data": {"manifest": "data/manifest.csv", "image_size": 16},
         "space": {
             "backbones": "tiny_cnn",
+            "weights": None,
             "freeze": "none",
             "head_depth": [0, 1],
             "order_encodings": ["none", "onehot"],

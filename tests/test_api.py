@@ -21,7 +21,7 @@ def _config(tmp_path: Path) -> dict:
     manifest = simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=5)
     return {
         "data": {"manifest": str(manifest), "image_size": 16},
-        "space": {"backbones": "tiny_cnn", "freeze": "none", "head_depth": 0, "order_encodings": ["none", "onehot"],
+        "space": {"backbones": "tiny_cnn", "weights": None, "freeze": "none", "head_depth": 0, "order_encodings": ["none", "onehot"],
                   "learning_rate": 0.01, "batch_size": 8},
         "tuner": {"max_trials": 2, "epochs": 2, "seed": 0, "patience": 0},
         "plugins": {"paths": [], "entry_points": False},

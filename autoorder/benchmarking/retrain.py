@@ -27,8 +27,10 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
         if not k.startswith("tuner/"):
             hp.values[k] = v
     keras.utils.set_random_seed(seed)
+    space.trial_seed = seed  # initialisation, dropout and batch order all follow the seed
     model = space.build(hp)
-    space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights()])
+    history = space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights()])
+    val = [float(v) for v in history.history.get("val_accuracy", [])]
     exported = space.export()
     idx = data.indices("test")
     images = data.images[idx].astype(np.float32)
@@ -36,4 +38,11 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
     shuffled = np.random.default_rng(seed).permutation(orders)
     probs = exported.predict({"image": images, "order": orders}, batch_size=64, verbose=0)
     probs_shuffled = exported.predict({"image": images, "order": shuffled}, batch_size=64, verbose=0)
-    return {"probs": probs, "probs_shuffled": probs_shuffled}
+    best = int(np.argmax(val)) if val else -1
+    return {
+        "probs": probs,
+        "probs_shuffled": probs_shuffled,
+        "val_accuracy": np.asarray(val, dtype=np.float64),  # per epoch: the best one's weights are kept
+        "best_val_accuracy": np.float64(val[best] if val else np.nan),
+        "best_epoch": np.int64(best + 1),
+    }

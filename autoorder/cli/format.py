@@ -20,7 +20,8 @@ def format_ranking(results: RunResults, top: int = 10) -> str:
     rows = results.ranked()
     lines = [f"{'rank':>4}  {'trial':>5}  {'val_acc':>7}  {'seconds':>7}  hyperparameters"]
     for i, t in enumerate(rows[:top], start=1):
-        lines.append(f"{i:>4}  {t.id:>5}  {t.val_accuracy:7.4f}  {t.seconds or 0:7.1f}  {format_hps(t.hyperparameters)}")
+        flag = "  COLLAPSED" if t.collapsed else ""
+        lines.append(f"{i:>4}  {t.id:>5}  {t.val_accuracy:7.4f}  {t.seconds or 0:7.1f}  {format_hps(t.hyperparameters)}{flag}")
     failed = len(results.trials) - len(rows)
     if failed:
         lines.append(f"{failed} trial(s) failed or had no finite score (see trials.csv)")
@@ -67,4 +68,5 @@ def format_benchmark(r: BenchmarkResult) -> str:
         lines.append(f"  order only              {100 * c['order_only'].accuracy:.1f}")
     if "majority_class" in c:
         lines.append(f"  majority class          {100 * c['majority_class'].accuracy:.1f}")
+    lines += [f"warning: {w}" for w in r.warnings]
     return "\n".join(lines)

@@ -195,13 +195,14 @@ def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, 
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("autoorder-demo"), show_default=True)
+@click.option("--data-seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of the generated glyph photos.")
 @handle_errors
-def demo(out: Path) -> None:
+def demo(out: Path, data_seed: int) -> None:
     """Generate a small glyph-views set and benchmark order-aware vs image-only search on it, offline."""
     start_tensorflow()
     from autoorder.benchmarking.demo import run_demo  # lazy: imports TensorFlow
 
-    result = run_demo(out, log=echo_err)
+    result = run_demo(out, log=echo_err, data_seed=data_seed)
     bench = out / "benchmark"
     click.echo(format_benchmark(result))
     best = result.searches["order_aware"].best

@@ -28,9 +28,15 @@ HP_LEARNING_RATE = "learning_rate"
 
 FREEZE_NONE = "none"
 FREEZE_ALL = "all"
+FREEZE_LAST = "last"  # each backbone's deepest freeze point: fine-tune its last stage and the head
+# The default space: ImageNet-pretrained applications, frozen or fine-tuned above their last cut.
+DEFAULT_BACKBONES = ["mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small"]
+DEFAULT_FREEZE = [FREEZE_ALL, FREEZE_LAST]
+DEFAULT_FREEZE_RANDOM = [FREEZE_NONE]  # weights: null: frozen random features carry nothing
 ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DISTRIBUTIONS = ("mirrored",)
+SCHEDULES = ("cosine", "constant")
 # How a search runs, not what it finds: changing them does not block a resume.
 OPERATIONAL_KEYS = ("cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout")
 
@@ -196,7 +202,7 @@ class SplitConfig:
 class DataConfig:
     manifest: str = _f(None, _str(), "CSV manifest; image paths inside are relative to its folder")
     columns: dict = _f({}, _columns, "column names: image, label, order (optional), group (optional)")
-    image_size: int = _f(64, _int(8, 1024), "side in pixels images are resized to")
+    image_size: int = _f(96, _int(8, 1024), "side in pixels images are resized to")
     split: SplitConfig = _f(None, None)
     on_bad_image: str = _f("error", _str(["error", "skip"]), "stop with the list of bad rows, or skip them")
     max_image_pixels: int = _f(50_000_000, _int(1), "larger images are refused from the header (decompression bombs)")
@@ -204,10 +210,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    backbones: tuple = _f(["tiny_cnn"], _choices(_str()), "backbone names")
-    weights: Any = _f(None, _weights, "imagenet | null | path")
-    freeze: tuple = _f(["all"], _choices(_str()), "none, all, or backbone cut point names")
-    head_depth: tuple = _f([0, 1], _choices(_int(0, 3)), "dense layers in the head")
+    backbones: tuple = _f(DEFAULT_BACKBONES, _choices(_str()), "backbone names")
+    weights: Any = _f("imagenet", _weights, "imagenet | null | path")
+    freeze: Any = _f(None, _optional(_choices(_str())), "none, all, last, or backbone cut point names (default: all and last; none with weights: null)")
+    head_depth: tuple = _f([0, 1, 2], _choices(_int(0, 3)), "dense layers in the head")
     head_width: tuple = _f([128], _choices(_int(1, 8192)), "units per dense layer")
     dropout: tuple = _f([0.0, 0.3], _choices(_float(0.0, 0.9)), "dropout before each dense layer")
     order_encodings: tuple = _f(["none", "onehot", "embedding", "film"], _choices(_str()), "order encodings")
@@ -220,9 +226,13 @@ class SpaceConfig:
 class TunerConfig:
     algorithm: str = _f("random", _str(ALGORITHMS), "random | bayesian | hyperband")
     max_trials: int = _f(10, _int(1), "trials to run (hyperband: max epochs per trial is `epochs`)")
-    epochs: int = _f(5, _int(1), "epochs per trial")
+    epochs: int = _f(20, _int(1), "epochs per trial (early stopping may end a trial sooner)")
     seed: int = _f(0, _int(0), "seed of the oracle and of model initialisation")
-    patience: int = _f(3, _int(0), "early stopping patience on val_accuracy (0: off)")
+    patience: int = _f(5, _int(0), "early stopping patience on val_accuracy (0: off)")
+    schedule: str = _f("cosine", _str(SCHEDULES), "learning rate: cosine (warmup, then cosine decay) or constant")
+    warmup_epochs: float = _f(1.0, _float(0.0, 100.0), "cosine: epochs of linear warmup to the learning rate")
+    clip_norm: Any = _f(1.0, _optional(_float(0.0, lo_open=True)), "clip gradients to this global norm (null: off)")
+    deterministic: bool = _f(True, _bool, "deterministic TensorFlow ops: the same scores twice on one machine")
     fine_tune_epochs: int = _f(0, _int(0), "two-stage: epochs of fine-tuning above the cut after the head")
     fine_tune_lr_factor: float = _f(0.1, _float(0.0, 1.0, lo_open=True), "two-stage: learning-rate factor")
     time_budget: Any = _f(None, _optional(_float(0.0, lo_open=True)), "seconds for the whole search")
@@ -340,6 +350,10 @@ def from_dict(raw: Any, source: str = "<dict>", base_dir: str | Path = ".") -> C
     if "data" not in raw:
         raise ConfigError(f"The 'data' key in {source} is required (with at least data.manifest).")
     sections = {name: _build(cls, raw.get(name), name + ".", source) for name, cls in _SECTIONS.items()}
+    space = sections["space"]
+    if space.freeze is None:  # the default depends on the weights
+        default = DEFAULT_FREEZE_RANDOM if space.weights is None else DEFAULT_FREEZE
+        sections["space"] = dataclasses.replace(space, freeze=tuple(default))
     cfg = Config(**sections, source=source, base_dir=str(base_dir))
     _check_cross(cfg)
     return cfg

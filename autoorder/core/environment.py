@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+from pathlib import Path
 
 from autoorder.core.version import __version__
 
@@ -23,5 +24,37 @@ def versions() -> dict:
     return out
 
 
+# CPU features that change which kernels oneDNN (TensorFlow's CPU math) picks, hence the last
+# digits of results: two machines that differ here can give slightly different scores.
+CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def _cpuinfo() -> tuple[str | None, list[str]]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None, []
+    model, flags = None, []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            present = set(value.split())
+            flags = [f for f in CPU_FLAGS if f in present]
+    return model, flags
+
+
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}
+    """What makes numbers differ between machines: platform, CPU model and features, oneDNN."""
+    model, flags = _cpuinfo()
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "onednn": "default (on for x86 Linux builds)" if onednn is None else ("on" if onednn not in ("0", "false", "False") else "off"),
+    }

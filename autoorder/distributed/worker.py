@@ -23,6 +23,7 @@ from autoorder.core.errors import RunError
 from autoorder.data.dataset import Dataset
 from autoorder.distributed.roles import Role, search_signature
 from autoorder.distributed.wire import LEASE_SERVICE, METADATA_KEY, dumps, loads
+from autoorder.model import session
 from autoorder.model.tuner import make_strategy
 from autoorder.registry.table import Registry
 from autoorder.run import stages
@@ -41,6 +42,8 @@ def run_worker(
         raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
     out.mkdir(parents=True, exist_ok=True)
     stages.quiet_framework()
+    if cfg.tuner.deterministic:
+        session.deterministic_ops()
     registry, data = stages.load(cfg, log, registry, data)
     client = ChiefClient(role, cfg.tuner.chief_timeout, cfg.tuner.lease_seconds)
     log(f"worker {role.worker_id}: waiting for the chief at {role.address} (up to {cfg.tuner.chief_timeout:g}s)")

@@ -46,15 +46,18 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
 
 
 class EpochState(keras.callbacks.Callback):
-    """Saves weights, optimizer state and progress of a running trial after every epoch."""
+    """Saves weights, optimizer state and progress of a running trial after every epoch, and
+    keeps the trial's val_accuracy per epoch (`history`; written to HISTORY when it ends)."""
 
     WEIGHTS = "last_epoch.weights.h5"
     STATE = "last_epoch.json"
+    HISTORY = "history.json"
 
     def __init__(self, trial_dir: str, every_seconds: float = 0.0):
         super().__init__()
         self.dir = Path(trial_dir)
         self.best = float("-inf")
+        self.history: list[float | None] = []
         # Saving costs ~50 ms; for sub-second epochs (heads on cached features) rerunning a few
         # epochs after a crash is cheaper than saving after each one.
         self.every_seconds = every_seconds
@@ -73,26 +76,42 @@ class EpochState(keras.callbacks.Callback):
         except Exception:  # noqa: BLE001 - a torn checkpoint means: run the trial from its start
             return None
         self.best = float(state["best"])
+        self.history = list(state.get("history", []))[: int(state["epoch"])]
         return int(state["epoch"]), self.best
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         score = (logs or {}).get(OBJECTIVE)
-        if score is not None and score == score:
+        finite = score is not None and score == score
+        if finite:
             self.best = max(self.best, float(score))
+        self.history.append(float(score) if finite else None)
         if time.monotonic() - self._last_save < self.every_seconds:
             return
         self._last_save = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         save_weights_atomic(self.model, self.dir / self.WEIGHTS)
-        write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best})
+        write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best, "history": self.history})
         faults.reached("epoch")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         faults.reached("batch")
 
     def clear(self) -> None:
+        """The trial is over: keep its history, drop what only a resume needed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / self.HISTORY, self.history)
         for name in (self.WEIGHTS, self.STATE):
             (self.dir / name).unlink(missing_ok=True)
+
+
+def read_history(trial_dir: str | Path) -> list[float]:
+    """A finished trial's val_accuracy per epoch (empty when it was not recorded)."""
+    path = Path(trial_dir) / EpochState.HISTORY
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [float(v) for v in values if isinstance(v, (int, float)) and v == v] if isinstance(values, list) else []
 
 
 class TimeLimit(keras.callbacks.Callback):

@@ -120,9 +120,12 @@ def feature_spread(features: np.ndarray, sample: int = 256) -> float:
     return float(head.std(axis=0).mean()) if len(head) > 1 else float("inf")
 
 
-def degenerate_warning(name: str, cut: str, spread: float) -> str:
+def degenerate_warning(name: str, found: list[tuple[str, float]]) -> str:
+    """One line for the degenerate cuts (cut, spread) of one backbone."""
+    cuts = ", ".join(f"{cut!r}" for cut, _ in found)
+    spread = max(sp for _, sp in found)
     return (
-        f"{name} features at {cut!r} hardly differ between images (mean standard deviation {spread:.1e}), so "
+        f"{name} features at {cuts} hardly differ between images (mean standard deviation {spread:.1e}), so "
         "trials frozen there cannot learn from the image. A Keras application built with weights: null "
         "(random weights, run in inference mode) gives such features; give pretrained weights, or let trials "
         "train the backbone."
@@ -241,10 +244,6 @@ class FeatureCache:
         if self.progress:
             took = time.perf_counter() - started
             self.progress(f"cached {name} features for {n} images in {_duration(took)} ({n / max(took, 1e-9):.0f} images/s)")
-            for cut, arr in zip(cuts, arrays):
-                spread = feature_spread(arr)
-                if spread < DEGENERATE_SPREAD:
-                    self.progress(f"warning: {degenerate_warning(name, cut, spread)}")
         pass_key = (name, fp, image_size)
         self.passes[pass_key] = self.passes.get(pass_key, 0) + 1
         self.fill_seconds += time.perf_counter() - t0

@@ -19,6 +19,7 @@ import ctypes
 import gc
 
 import keras
+import tensorflow as tf
 
 from autoorder.compat.tensorflow import gradient_registry
 
@@ -55,3 +56,13 @@ def release(collect: bool = True) -> None:
     if collect:
         gc.collect()
         trim_heap()
+
+
+def deterministic_ops() -> None:
+    """TensorFlow's deterministic kernels for the rest of the process (`tuner.deterministic`).
+
+    With the per-trial seeds, a search run twice on the same machine gives the same scores.
+    Not reversible within a process; ops without a deterministic kernel then raise instead of
+    varying (none of autoorder's own do, on CPU).
+    """
+    tf.config.experimental.enable_op_determinism()

@@ -11,6 +11,7 @@ Trials train only what lies above their freeze point: activations below it come 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,7 +25,7 @@ from autoorder.core import config as C
 from autoorder.core.errors import ConfigError, did_you_mean
 from autoorder.data.dataset import Dataset
 from autoorder.model.callbacks import NanGuard
-from autoorder.model.features import BackboneBank, FeatureCache, prefix_outputs
+from autoorder.model.features import DEGENERATE_SPREAD, BackboneBank, FeatureCache, feature_spread, prefix_outputs
 from autoorder.model.graph import split_model
 from autoorder.model.assembly import (
     FEATURES_INPUT,
@@ -38,6 +39,7 @@ from autoorder.model.assembly import (
 
 
 STEPS_PER_EXECUTION = 8
+LR_FLOOR = 0.01  # cosine decay ends at this fraction of the peak learning rate
 
 
 @dataclass(frozen=True)
@@ -52,19 +54,29 @@ class TrialPlan:
 
 
 def freeze_values(cfg: C.Config, registry: Any) -> dict[str, list[str]]:
-    """The freeze values each backbone accepts, in config order; unknown cut names are errors."""
+    """The freeze values each backbone accepts, in config order; unknown cut names are errors.
+
+    `last` stands for each backbone's deepest freeze point (a backbone without any has none);
+    a value that names the same cut twice is kept once.
+    """
+    symbolic = (C.FREEZE_NONE, C.FREEZE_ALL, C.FREEZE_LAST)
     out: dict[str, list[str]] = {}
     all_cuts: set[str] = set()
     for name in cfg.space.backbones:
         cuts = list(registry.get_backbone(name).freeze_points())
         all_cuts.update(cuts)
-        out[name] = [f for f in cfg.space.freeze if f in (C.FREEZE_NONE, C.FREEZE_ALL) or f in cuts]
+        values = []
+        for f in cfg.space.freeze:
+            value = (cuts[-1] if cuts else None) if f == C.FREEZE_LAST else f
+            if value is not None and (value in (C.FREEZE_NONE, C.FREEZE_ALL) or value in cuts) and value not in values:
+                values.append(value)
+        out[name] = values
     for f in cfg.space.freeze:
-        if f not in (C.FREEZE_NONE, C.FREEZE_ALL) and f not in all_cuts:
-            known = sorted(all_cuts | {C.FREEZE_NONE, C.FREEZE_ALL})
+        if f not in symbolic and f not in all_cuts:
+            known = sorted(all_cuts | set(symbolic))
             raise ConfigError(
                 f"The 'space.freeze' key in {cfg.source} names {f!r}, which is not a freeze point of "
-                f"{list(cfg.space.backbones)}. Expected none, all, or one of {known}.{did_you_mean(f, known)}"
+                f"{list(cfg.space.backbones)}. Expected none, all, last, or one of {known}.{did_you_mean(f, known)}"
             )
     for name, values in out.items():
         if not values:
@@ -106,6 +118,9 @@ class SearchSpace(kt.HyperModel):
         self.freeze = freeze_values(cfg, registry)
         self.image_size = cfg.data.image_size
         self._datasets: dict = {}
+        # Set per trial by the tuner (and per seed by a retraining): initialisation, dropout and
+        # batch order all follow it, so a trial gives the same score whatever ran before it.
+        self.trial_seed = cfg.tuner.seed
         self.fit_seconds = 0.0  # time inside model.fit, summed over trials (the floor's training part)
         self.last_backbone: keras.Model | None = None
         self.last_head: keras.Model | None = None
@@ -183,8 +198,9 @@ class SearchSpace(kt.HyperModel):
         with hp.conditional_scope(C.HP_ENCODING, [plan.encoding]), hp.name_scope(plan.encoding):
             head = build_head(head_shape, self.head_spec(plan), encoding, hp)
         model = build_training_model(trunk, in_shape, head)
+        lr = plan.learning_rate * (self.cfg.tuner.fine_tune_lr_factor if self._two_stage(plan) else 1.0)
         model.compile(
-            optimizer=keras.optimizers.Adam(plan.learning_rate),
+            optimizer=self.optimizer(lr, self.cfg.tuner.epochs),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             # Heads on cached features take microseconds per batch: several batches per call
@@ -193,6 +209,37 @@ class SearchSpace(kt.HyperModel):
         )
         self.last_plan, self.last_backbone, self.last_head = plan, backbone, head
         return model
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.data.indices("train")) / self.cfg.space.batch_size))
+
+    def optimizer(self, peak_lr: float, epochs: int) -> keras.optimizers.Optimizer:
+        """Adam with the recipe of `tuner`: the learning rate of `schedule`, and gradient clipping
+        by global norm (`tuner.clip_norm`)."""
+        clip = self.cfg.tuner.clip_norm
+        return keras.optimizers.Adam(self.schedule(peak_lr, epochs), **({"global_clipnorm": clip} if clip else {}))
+
+    def schedule(self, peak_lr: float, epochs: int) -> Any:
+        """`tuner.schedule`: cosine is a linear warmup to `peak_lr` over `tuner.warmup_epochs`,
+        then a cosine decay over the remaining epochs to LR_FLOOR of it; constant is `peak_lr`.
+
+        Warmup keeps the first updates of a freshly initialised head (or backbone) small, so a
+        large rate cannot throw it into a dead or constant state; the decay lets training
+        settle instead of stopping at the cap while still improving.
+        """
+        t = self.cfg.tuner
+        if t.schedule == "constant":
+            return peak_lr
+        steps = self.steps_per_epoch()
+        total = max(1, epochs * steps)
+        warmup = min(int(round(t.warmup_epochs * steps)), total // 2)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=peak_lr * LR_FLOOR if warmup else peak_lr,
+            decay_steps=max(1, total - warmup),
+            alpha=LR_FLOOR,
+            warmup_target=peak_lr if warmup else None,
+            warmup_steps=warmup,
+        )
 
     def export(self) -> keras.Model:
         """The last built trial as a deliverable (image + order -> probabilities)."""
@@ -213,23 +260,45 @@ class SearchSpace(kt.HyperModel):
             self.bank, plan.backbone, self.image_size, plan.freeze, self.data.images, self.data.fingerprint(), fill
         )
 
+    def degenerate_cached_cuts(self, backbone: str, cuts: list[str], sample: int = 256) -> list[tuple[str, float]]:
+        """(cut, spread) of each frozen cut whose cached features hardly differ between training
+        images; fills the cache (every cut in one pass) if it is empty."""
+        train = self.data.indices("train")[:sample]
+        out = []
+        for cut in cuts:
+            plan = TrialPlan(backbone, cut, 0, 0, 0.0, C.ENCODING_NONE, 0.0)
+            spread = feature_spread(np.asarray(self.inputs_for(plan)[train]))
+            if spread < DEGENERATE_SPREAD:
+                out.append((cut, spread))
+        return out
+
     def _features_uncached(self, plan: TrialPlan) -> np.ndarray:
         backbone = self.bank.pristine(plan.backbone, self.image_size)
         extractor = keras.Model(backbone.inputs, prefix_outputs(backbone, [plan.freeze]))
         return np.asarray(extractor.predict(self.data.images.astype(np.float32), batch_size=64, verbose=0))
 
     def dataset(self, x: np.ndarray, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
-        """One tf.data pipeline per (array, split): trials that share a cut share it.
+        """Batches of (features, order) -> label for one split, reshuffled every epoch from `seed`.
 
-        Building a new pipeline per trial copies the features into a new tensor every time,
-        and resident memory creeps up with the number of trials.
+        The tensors of a split are made once per (array, split) and shared by every trial:
+        making them per trial copies the features into a new tensor every time, and resident
+        memory creeps up with the number of trials. Only the cheap shuffle on top is per trial,
+        so each trial's batch order follows its own seed, not the trials before it.
         """
-        key = (id(x), split, shuffle, seed)
+        key = (id(x), split)
         if key not in self._datasets:
-            self._datasets[key] = (x, self._make_dataset(x, split, shuffle, seed))  # x kept: id stays valid
-        return self._datasets[key][1]
+            self._datasets[key] = (x, self._base_dataset(x, split))  # x kept: id stays valid
+        base = self._datasets[key][1]
+        if callable(base):  # spilled features: a generator per seed
+            return base(shuffle, seed)
+        n = len(self.data.indices(split))
+        ds = base.shuffle(n, seed=seed, reshuffle_each_iteration=True) if shuffle else base
+        ds = ds.batch(self.cfg.space.batch_size)
+        if x.dtype == np.uint8:
+            ds = ds.map(lambda a, b: ({FEATURES_INPUT: tf.cast(a[FEATURES_INPUT], tf.float32), ORDER_INPUT: a[ORDER_INPUT]}, b))
+        return ds.prefetch(2)
 
-    def _make_dataset(self, x: np.ndarray, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
+    def _base_dataset(self, x: np.ndarray, split: str) -> Any:
         idx = self.data.indices(split)
         orders = self.data.orders[idx]
         y = self.data.y[idx]
@@ -241,27 +310,28 @@ class SearchSpace(kt.HyperModel):
                 tf.TensorSpec((None,), tf.int32),
             )
 
-            def gen():
-                perm = np.random.default_rng(seed).permutation(len(idx)) if shuffle else np.arange(len(idx))
-                for s in range(0, len(idx), bs):
-                    b = np.sort(idx[perm[s : s + bs]])
-                    pos = np.searchsorted(idx, b)
-                    yield {FEATURES_INPUT: np.asarray(x[b], np.float32), ORDER_INPUT: orders[pos]}, y[pos]
+            def make(shuffle: bool, seed: int) -> tf.data.Dataset:
+                epoch = [0]
 
-            return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
-        feats = x[idx]
-        ds = tf.data.Dataset.from_tensor_slices(({FEATURES_INPUT: feats, ORDER_INPUT: orders}, y))
-        if shuffle:
-            ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(bs)
-        if feats.dtype == np.uint8:
-            ds = ds.map(lambda a, b: ({FEATURES_INPUT: tf.cast(a[FEATURES_INPUT], tf.float32), ORDER_INPUT: a[ORDER_INPUT]}, b))
-        return ds.prefetch(2)
+                def gen():
+                    # A new permutation every epoch, from the seed and the epoch number.
+                    rng = np.random.default_rng([seed, epoch[0]])
+                    epoch[0] += 1
+                    perm = rng.permutation(len(idx)) if shuffle else np.arange(len(idx))
+                    for s in range(0, len(idx), bs):
+                        b = np.sort(idx[perm[s : s + bs]])
+                        pos = np.searchsorted(idx, b)
+                        yield {FEATURES_INPUT: np.asarray(x[b], np.float32), ORDER_INPUT: orders[pos]}, y[pos]
+
+                return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+
+            return make
+        return tf.data.Dataset.from_tensor_slices(({FEATURES_INPUT: x[idx], ORDER_INPUT: orders}, y))
 
     # ----- training ----------------------------------------------------------------------
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         plan = self.declare(hp)
-        seed = self.cfg.tuner.seed
+        seed = self.trial_seed
         x = self.inputs_for(plan)
         train = self.dataset(x, "train", shuffle=True, seed=seed)
         val = self.dataset(x, "val", shuffle=False, seed=seed)
@@ -294,7 +364,7 @@ class SearchSpace(kt.HyperModel):
         pooled = self.inputs_for(dataclasses.replace(plan, freeze=C.FREEZE_ALL))
         stage1 = build_training_model(None, pooled.shape[1:], head)
         stage1.compile(
-            optimizer=keras.optimizers.Adam(plan.learning_rate),
+            optimizer=self.optimizer(plan.learning_rate, self.cfg.tuner.fine_tune_epochs),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -306,7 +376,6 @@ class SearchSpace(kt.HyperModel):
             0,
             [NanGuard()],
         )
-        model.optimizer.learning_rate.assign(plan.learning_rate * self.cfg.tuner.fine_tune_lr_factor)
 
     @staticmethod
     def _fit(model, train, val, epochs, initial_epoch, callbacks):

@@ -11,10 +11,12 @@ given one. Keras Tuner's private hooks are reached through `autoorder.compat.ker
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Any, Callable
 
+import keras
 import keras_tuner as kt
 
 from autoorder.compat.keras_tuner import TunerCallback, TunerHooks, maybe_distribute
@@ -24,6 +26,13 @@ from autoorder.model import session
 from autoorder.model.callbacks import OBJECTIVE, AtomicSaveBestEpoch, EpochState, LeaseGuard, TimeLimit
 
 GC_EVERY_TRIALS = 4
+
+
+def trial_seed(base: int, trial_id: str) -> int:
+    """The seed of one trial, from tuner.seed and the trial's id: the same trial gets the same
+    initialisation and batch order whatever ran before it (a resumed search, another worker)."""
+    digest = hashlib.sha256(f"{base}/{trial_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
 
 def make_oracle(cfg: Config) -> kt.Oracle:
@@ -68,6 +77,7 @@ class AutoOrderTuner(TunerHooks):
         self.log = log
         self.stop_reason: str | None = None
         self._builds = 0
+        self._seed = self.hypermodel.cfg.tuner.seed
         self._started: dict[str, float] = {}
 
     def tuner_state_file(self) -> str | None:
@@ -94,6 +104,7 @@ class AutoOrderTuner(TunerHooks):
         # train step, which otherwise pin each dead trial's graph in memory.
         self._builds += 1
         session.release(collect=self._builds % GC_EVERY_TRIALS == 0)
+        keras.utils.set_random_seed(self._seed)  # after release: clearing Keras' state resets its generators
         return self.build_hypermodel(hp)
 
     def declare_space(self) -> None:
@@ -114,6 +125,8 @@ class AutoOrderTuner(TunerHooks):
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this round
             epochs = hp.values["tuner/epochs"]
             initial_epoch = hp.values["tuner/initial_epoch"]
+        self._seed = trial_seed(self.hypermodel.cfg.tuner.seed, trial.trial_id)
+        self.hypermodel.trial_seed = self._seed
         model = self.build_for_trial(hp)  # inside `distribution_strategy.scope()` when there is one
         state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds)
         best = float("-inf")

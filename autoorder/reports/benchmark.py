@@ -225,6 +225,28 @@ def _accuracy_section(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> Non
              lambda p: _gain_plot(p, bench, seeds))
 
 
+def _retrain_section(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> None:
+    if not bench.retrains:
+        return
+    rows = []
+    for arm in ARMS:
+        for s in seeds:
+            r = bench.retrains.get(arm, {}).get(s)
+            if r is None:
+                continue
+            epochs = f"{r.best_epoch} / {r.epochs}" if r.epochs else "-"
+            state = "collapsed" if r.collapsed else ("converged" if r.converged else ("still improving" if r.converged is False else "-"))
+            rows.append([ARM_NAMES[arm], s, _pct(r.best_val_accuracy), epochs, state])
+    if not rows:
+        return
+    below = f" A retraining at or below {_pct(bench.collapse_below)} validation accuracy collapsed." if is_finite(bench.collapse_below) else ""
+    doc.add("### How each retraining went",
+            "Best validation accuracy and its epoch (its weights are the ones tested). *Converged*: the training "
+            "had stopped improving (stopped early, or its last fifth of epochs raised the best score by at most a "
+            "point)." + below,
+            table(["model", "seed", "best val accuracy", "best epoch / epochs", "training"], rows, ["l", "r", "r", "r", "l"]))
+
+
 def _controls_section(doc: Doc, bench: BenchmarkResult) -> None:
     controls = bench.controls
     if not controls:
@@ -515,8 +537,11 @@ def render_benchmark_report(bench_dir: str | Path) -> Path:
     doc = Doc(bench_dir)
     doc.add(f"# Does the upload order help? Benchmark: {md(bench_dir.resolve().name)}")
     _headline(doc, bench, seeds)
+    for w in bench.warnings:
+        doc.add(f"> **Warning**: {md(w)}")
     doc.plot("accuracy", "Test accuracy of both models and the controls", lambda p: _accuracy_plot(p, bench, seeds))
     _accuracy_section(doc, bench, seeds)
+    _retrain_section(doc, bench, seeds)
     _controls_section(doc, bench)
     _per_order_section(doc, bench)
     _best_section(doc, bench)

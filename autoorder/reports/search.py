@@ -188,9 +188,11 @@ def _summary(doc: Doc, results: RunResults, good: list[TrialRecord], config: dic
         )
         base = results.baseline.majority_class if results.baseline is not None else None
         if base is not None:
+            below = results.baseline.collapse_below
             doc.add(
                 f"Baseline: always answering the most frequent training class ({md(base.label)}) scores "
                 f"{acc(base.val_accuracy)} on validation and {acc(base.test_accuracy)} on test."
+                + (f" A trial at or below {acc(below)} validation accuracy is marked collapsed." if below is not None else "")
             )
         for w in results.warnings:
             doc.add(f"**Warning**: {md(w)}")
@@ -232,10 +234,16 @@ def _trials_section(doc: Doc, trials: list[TrialRecord], good: list[TrialRecord]
     doc.plot("trials_ranked", "Trials ranked by validation accuracy",
              lambda p: plots.ranked_trials(p, trials, color_by=HP_ENCODING, describe=_describer(trials), colors=colors))
     if good:
-        rows = [[i, t.id, acc(t.val_accuracy), secs(t.seconds), hps_text(t.hyperparameters)]
+        rows = [[i, t.id, acc(t.val_accuracy) + (" (collapsed)" if t.collapsed else ""), _epochs_text(t),
+                 secs(t.seconds), hps_text(t.hyperparameters)]
                 for i, t in enumerate(good, start=1)]
-        doc.add("### Ranking", "Only trials that completed with a finite validation accuracy are ranked.",
-                table(["rank", "trial", "val_accuracy", "seconds", "hyperparameters"], rows, ["r", "r", "r", "r", "l"]))
+        doc.add("### Ranking",
+                "Only trials that completed with a finite validation accuracy are ranked. A *collapsed* trial (its "
+                "validation accuracy does not clear the majority class by a clear margin) ranks after every other "
+                "one. *Epochs*: the best epoch of the epochs run; *still improving* means its last fifth of epochs "
+                "raised the best score by more than a point, so more epochs could change the ranking.",
+                table(["rank", "trial", "val_accuracy", "best epoch / epochs", "seconds", "hyperparameters"], rows,
+                      ["r", "r", "r", "r", "r", "l"]))
     ok = {id(t) for t in good}
     bad = sorted((t for t in trials if id(t) not in ok), key=lambda t: _id_key(t.id))
     if bad:
@@ -244,6 +252,13 @@ def _trials_section(doc: Doc, trials: list[TrialRecord], good: list[TrialRecord]
                  hps_text(t.hyperparameters)] for t in bad]
         doc.add("### Failed trials", f"{len(bad)} trial(s) failed or ended without a finite score; they are not ranked.",
                 table(["trial", "status", "seconds", "reason", "hyperparameters"], rows, ["r", "l", "r", "l", "l"]))
+
+
+def _epochs_text(t: TrialRecord) -> str:
+    if t.epochs is None:
+        return "-"
+    best = t.best_epoch + 1 if t.best_epoch is not None else "?"
+    return f"{best} / {t.epochs}" + (", still improving" if t.converged is False else "")
 
 
 def _by_section(doc: Doc, trials: list[TrialRecord], *, title: str, what: str, plot_name: str,

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from autoorder.core import config as C
-from autoorder.core.environment import versions
+from autoorder.core.environment import machine, versions
+from autoorder.core.stats import converged
 from autoorder.core.version import __version__
 from autoorder.schema.results import (
     RESOLVED,
@@ -20,8 +21,19 @@ from autoorder.schema.results import (
 )
 
 
-def trial_record(trial: Any, seconds: float | None, names: list[str] | None = None) -> TrialRecord:
-    """A Keras Tuner trial as a record (the reason of a failure: its message's last line)."""
+def trial_record(
+    trial: Any,
+    seconds: float | None,
+    names: list[str] | None = None,
+    max_epochs: int | None = None,
+    collapse_below: float | None = None,
+    history: list[float] | None = None,
+) -> TrialRecord:
+    """A Keras Tuner trial as a record (the reason of a failure: its message's last line).
+
+    `history` (val_accuracy per epoch) and `max_epochs` (the trial's budget) say whether it
+    converged; `collapse_below` whether it collapsed (a score that does not clear the majority
+    class by a clear margin)."""
     status = str(getattr(trial.status, "value", trial.status))
     score = trial.score
     reason = ""
@@ -30,14 +42,20 @@ def trial_record(trial: Any, seconds: float | None, names: list[str] | None = No
         reason = lines[-1] if lines else ""
     elif status == "COMPLETED" and not is_finite(score):
         reason = "no finite val_accuracy"
+    history = history or []
+    budget = trial.hyperparameters.values.get("tuner/epochs") or max_epochs
+    finite = is_finite(score)
     return TrialRecord(
         id=trial.trial_id,
         status=status,
         hyperparameters=_in_order(trial.hyperparameters.values, names),
-        val_accuracy=float(score) if is_finite(score) else None,
+        val_accuracy=float(score) if finite else None,
         best_epoch=trial.best_step,
         seconds=round(seconds, 3) if seconds is not None else None,
         reason=reason,
+        epochs=len(history) or None,
+        converged=converged(history, budget) if budget and history else None,
+        collapsed=bool(finite and collapse_below is not None and score <= collapse_below),
     )
 
 
@@ -61,12 +79,29 @@ def new_results(out: Path, dataset: DatasetSummary, trials: list[TrialRecord], s
         versions=versions(),
         seconds=round(sum(t.seconds or 0 for t in trials), 3),
         stopped=stopped or "max_trials",
+        machine=machine(),
     )
 
 
-def search_warnings(cfg: C.Config, best: BestModel, baseline: MajorityBaseline) -> list[str]:
+def search_warnings(
+    cfg: C.Config, best: BestModel, baseline: MajorityBaseline, trials: list[TrialRecord] | None = None
+) -> list[str]:
     """What a user should know before trusting the best model."""
     found = []
+    collapsed = [t for t in trials or [] if t.collapsed]
+    if collapsed:
+        ids = ", ".join(t.id for t in collapsed[:10]) + (" ..." if len(collapsed) > 10 else "")
+        found.append(
+            f"{len(collapsed)} trial(s) collapsed (trial {ids}): their val_accuracy does not clear always answering "
+            f"{baseline.label!r} ({baseline.val_accuracy:.4f}) by a clear margin; they are ranked after every other "
+            "trial. A learning rate too high for the backbone is the usual cause."
+        )
+    unconverged = [t for t in trials or [] if t.converged is False and not t.collapsed]
+    if unconverged and len(unconverged) == len([t for t in trials or [] if t.scored and not t.collapsed]):
+        found.append(
+            f"no trial had stopped improving when its epochs ran out (tuner.epochs {cfg.tuner.epochs}): the scores "
+            "compare unfinished trainings. Raise tuner.epochs."
+        )
     if baseline.val_accuracy is not None and best.val_accuracy <= baseline.val_accuracy + 1e-9:
         hint = "Check that labels and images belong together."
         if cfg.space.weights is None and C.FREEZE_ALL in cfg.space.freeze:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from autoorder.core import config as C
 from autoorder.core.errors import AutoOrderError, ConfigError, PluginError, RunError, did_you_mean
+from autoorder.model.features import degenerate_cuts, degenerate_warning
 from autoorder.model.space import freeze_values
+
+PROBE_IMAGES = 32  # training images the feature check runs the frozen backbones on
 
 REQUIRED_LIBRARIES = {"tensorflow": "tensorflow", "keras": "keras", "keras_tuner": "keras-tuner", "tensorboard": "tensorboard"}
 
@@ -28,6 +33,42 @@ def check_space(cfg: C.Config, registry: Any) -> None:
                 f"Expected one of {registry.list_encodings()}.{did_you_mean(name, registry.encodings)}"
             )
     freeze_values(cfg, registry)
+
+
+Probe = Callable[[str, list[str]], list[tuple[str, float]]]
+
+
+def sample_probe(cfg: C.Config, bank: Any, images: np.ndarray) -> Probe:
+    """(cut, spread) of degenerate cuts, from the frozen backbone run on a few images."""
+    if len(images) < 2:
+        return lambda name, cuts: []
+    return lambda name, cuts: degenerate_cuts(bank, name, cfg.data.image_size, cuts, images)
+
+
+def space_warnings(cfg: C.Config, registry: Any, probe: Probe) -> list[str]:
+    """What `validate` and the search say before any trial: trials that cannot learn from the image.
+
+    A backbone with random weights (`space.weights: null`) that no trial trains gives every
+    trial random features; a frozen cut whose features hardly differ between images (a Keras
+    application with random weights, run in inference mode) gives a trial nothing at all.
+    """
+    freeze = freeze_values(cfg, registry)
+    random_frozen = [name for name, values in freeze.items() if cfg.space.weights is None and C.FREEZE_NONE not in values]
+    found = []
+    if random_frozen:
+        found.append(
+            f"space.weights is null and space.freeze {list(cfg.space.freeze)} never trains {', '.join(random_frozen)}: "
+            "every such trial fits a head on features of a randomly initialised, frozen backbone, which carry "
+            "little about the image. Give pretrained weights (imagenet, a weights file, or a model of your own "
+            "through the keras_file backbone), or add freeze: none to train the backbone."
+        )
+    for name, cuts in freeze.items():
+        frozen = [c for c in cuts if c != C.FREEZE_NONE]
+        if frozen and name not in random_frozen:  # the warning above already says why
+            degenerate = probe(name, frozen)
+            if degenerate:
+                found.append(degenerate_warning(name, degenerate))
+    return found
 
 
 def build_backbones(bank: Any, cfg: C.Config) -> None:

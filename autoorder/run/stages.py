@@ -17,7 +17,10 @@ import keras
 from autoorder import compat
 from autoorder.core import config as C
 from autoorder.core.errors import RunError
+from autoorder.core.stats import collapse_threshold
 from autoorder.data.dataset import Dataset, load_dataset
+from autoorder.model import session
+from autoorder.model.callbacks import read_history
 from autoorder.model.catalog import registry_for
 from autoorder.model.features import BackboneBank, FeatureCache
 from autoorder.model.space import SearchSpace
@@ -26,7 +29,7 @@ from autoorder.registry.table import Registry
 from autoorder.run import folder
 from autoorder.run.export import export_best
 from autoorder.run.outcome import new_results, search_warnings, trial_record
-from autoorder.run.preflight import check_space, preflight
+from autoorder.run.preflight import PROBE_IMAGES, check_space, preflight, sample_probe, space_warnings
 from autoorder.run.progress import Progress
 from autoorder.schema.results import Baseline, CacheStats, Distributed, MajorityBaseline, RunResults, Timings, write_results
 
@@ -53,6 +56,7 @@ class SearchRun:
     progress: Progress | None
     log: Log
     started: float = 0.0
+    warnings: tuple[str, ...] = ()  # said before the first trial
 
 
 def load(cfg: C.Config, log: Log, registry: Registry | None = None, data: Dataset | None = None) -> tuple[Registry, Dataset]:
@@ -78,11 +82,28 @@ def build_space(cfg: C.Config, out: Path, registry: Registry, data: Dataset, log
     return space, cache
 
 
+def before_trials(run: "SearchRun", registry: Registry) -> list[str]:
+    """The warnings `validate` gives, said once before the first trial (and kept for results.json).
+
+    With the feature cache, the frozen cuts are filled now (the one backbone pass the trials
+    would make anyway) and checked on their cached features: no extra pass."""
+    images = run.data.images[run.data.indices("train")[:PROBE_IMAGES]]
+    probe = sample_probe(run.cfg, run.space.bank, images)
+    if run.cache is not None:
+        probe = run.space.degenerate_cached_cuts
+    found = space_warnings(run.cfg, registry, probe)
+    for w in found:
+        run.log(f"warning: {w}")
+    return found
+
+
 def prepare(
     cfg: C.Config, out: Path, overwrite: bool, log: Log, registry: Registry | None = None, data: Dataset | None = None
 ) -> SearchRun:
     """Run folder (new or resumed), data, state files, space: everything before the first trial."""
     quiet_framework()
+    if cfg.tuner.deterministic:
+        session.deterministic_ops()
     started = time.monotonic()
     resolved = C.resolved_dict(cfg)
     previous = folder.prepare_run_dir(out, resolved, overwrite)
@@ -94,7 +115,9 @@ def prepare(
     folder.write_state(out, resolved, fp, previous, data.split_rows())
     progress = Progress(out / folder.TRIAL_SECONDS, cfg.tuner.max_trials, log)
     space, cache = build_space(cfg, out, registry, data, log)
-    return SearchRun(cfg, out, data, space, cache, progress, log, started)
+    run = SearchRun(cfg, out, data, space, cache, progress, log, started)
+    run.warnings = tuple(before_trials(run, registry))
+    return run
 
 
 def make_tuner(run: SearchRun, on_trial: TrialHook | None = None, **kwargs: Any) -> AutoOrderTuner:
@@ -130,10 +153,18 @@ def search(run: SearchRun, tuner: AutoOrderTuner) -> None:
 def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = None) -> RunResults:
     """results.json, trials.csv, best model and its test predictions, from the oracle's trials."""
     out, data, cache = run.out, run.data, run.cache
+    majority = MajorityBaseline(**data.majority_baseline())
+    n_val = len(data.indices("val"))
+    collapse_below = collapse_threshold(majority.val_accuracy, n_val) if majority.val_accuracy is not None else None
     names = [h.name for h in tuner.oracle.get_space().space]
     seconds = run.progress.seconds if run.progress is not None else (lambda trial_id: None)
-    trials = [trial_record(t, seconds(t.trial_id), names) for t in tuner.oracle.trials.values()]
+    trials = [
+        trial_record(t, seconds(t.trial_id), names, run.cfg.tuner.epochs, collapse_below, read_history(tuner.get_trial_dir(t.trial_id)))
+        for t in tuner.oracle.trials.values()
+    ]
     results = new_results(out, data.summary(), trials, tuner.stop_reason)
+    results.baseline = Baseline(majority_class=majority, collapse_below=collapse_below)
+    results.deterministic = run.cfg.tuner.deterministic
     if distributed is not None:
         results.distributed = Distributed(workers=distributed["workers"], reassigned=distributed["reassigned"])
     elif cache is not None:  # a chief computes no features: its workers do
@@ -147,10 +178,8 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     run.log(f"exporting the best model (trial id {best_trial.id}, val_accuracy {best_trial.val_accuracy:.4f})")
     t0 = time.monotonic()
     results.best = export_best(tuner, run.space, best_trial, data, out)
-    majority = MajorityBaseline(**data.majority_baseline())
-    results.baseline = Baseline(majority_class=majority)
-    results.warnings = search_warnings(run.cfg, results.best, majority)
-    for w in results.warnings:
+    results.warnings = list(run.warnings) + search_warnings(run.cfg, results.best, majority, results.trials)
+    for w in results.warnings[len(run.warnings):]:  # those before the first trial were said then
         run.log(f"warning: {w}")
     results.timings = Timings(
         total_seconds=round(time.monotonic() - run.started, 3),

@@ -104,6 +104,17 @@ class ArmSearch:
 
 
 @dataclass
+class Retrain:
+    """One retraining of an arm's best configuration with one seed: how its training went."""
+
+    best_val_accuracy: float | None = None
+    best_epoch: int | None = None  # 1-based
+    epochs: int | None = None
+    converged: bool | None = None
+    collapsed: bool = False
+
+
+@dataclass
 class BenchmarkResult:
     """benchmark.json."""
 
@@ -122,6 +133,9 @@ class BenchmarkResult:
     machine: dict[str, Any] = field(default_factory=dict)
     date: str | None = None
     seconds: float | None = None
+    retrains: dict[str, dict[str, Retrain]] = field(default_factory=dict)  # arm -> seed -> how it trained
+    collapse_below: float | None = None  # a retrain at or below this val accuracy collapsed
+    warnings: list[str] = field(default_factory=list)
 
     def arm(self, name: str) -> ArmFigures:
         return self.image_only if name == "image_only" else self.order_aware

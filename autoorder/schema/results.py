@@ -44,6 +44,9 @@ class TrialRecord:
     best_epoch: int | None = None
     seconds: float | None = None
     reason: str = ""
+    epochs: int | None = None  # epochs run (fewer than tuner.epochs: stopped early)
+    converged: bool | None = None  # had stopped improving (autoorder.core.stats.converged)
+    collapsed: bool = False  # did not beat the majority class by a clear margin on validation
 
     @property
     def scored(self) -> bool:
@@ -83,6 +86,8 @@ class MajorityBaseline:
 @dataclass
 class Baseline:
     majority_class: MajorityBaseline | None = None
+    # A trial whose val_accuracy does not exceed this is marked collapsed (ranked after the others).
+    collapse_below: float | None = None
 
 
 @dataclass
@@ -152,6 +157,8 @@ class RunResults:
     timings: Timings | None = None
     baseline: Baseline | None = None
     warnings: list[str] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)  # what makes scores differ across machines
+    deterministic: bool | None = None  # tuner.deterministic: the same scores twice on this machine
 
     def ranked(self) -> list[TrialRecord]:
         return ranked(self.trials)
@@ -171,8 +178,9 @@ class RunResults:
 
 
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed trials with a finite score, best first; equal scores: the faster trial first."""
-    return sorted((t for t in trials if t.scored), key=lambda t: (-t.val_accuracy, t.seconds or 0.0, t.id))
+    """Completed trials with a finite score, best first; equal scores: the faster trial first.
+    A collapsed trial never ranks above a healthy one."""
+    return sorted((t for t in trials if t.scored), key=lambda t: (t.collapsed, -t.val_accuracy, t.seconds or 0.0, t.id))
 
 
 def hp_columns(trials: list[TrialRecord]) -> list[str]:
@@ -190,8 +198,11 @@ def write_trials_csv(run_dir: Path, trials: list[TrialRecord]) -> None:
     rows = []
     for t in sorted(trials, key=lambda t: (rank.get(t.id, 10**9), t.id)):
         hps = t.hyperparameters
-        rows.append([rank.get(t.id, ""), t.id, t.status, t.val_accuracy, t.seconds, *[hps.get(c, "") for c in cols], t.reason])
-    write_csv(run_dir / TRIALS_CSV, ["rank", "trial", "status", "val_accuracy", "seconds", *cols, "reason"], rows)
+        flags = ["" if v is None else str(v).lower() for v in (t.converged, t.collapsed)]
+        rows.append([rank.get(t.id, ""), t.id, t.status, t.val_accuracy, t.seconds, t.best_epoch, t.epochs, *flags,
+                     *[hps.get(c, "") for c in cols], t.reason])
+    header = ["rank", "trial", "status", "val_accuracy", "seconds", "best_epoch", "epochs", "converged", "collapsed"]
+    write_csv(run_dir / TRIALS_CSV, [*header, *cols, "reason"], rows)
 
 
 def write_results(run_dir: str | Path, results: RunResults) -> None:

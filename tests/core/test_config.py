@@ -20,8 +20,8 @@ def cfg(**sections):
 def test_defaults_filled_and_frozen():
     c = cfg()
     assert isinstance(c, Config)
-    assert c.data.image_size == 64 and c.tuner.algorithm == "random"
-    assert c.space.backbones == ("tiny_cnn",)
+    assert c.data.image_size == 96 and c.tuner.algorithm == "random"
+    assert c.space.backbones == ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small")
     assert c.data.columns == {"image": "image", "label": "label", "order": "order", "group": "object_id"}
     with pytest.raises(Exception):
         c.tuner.max_trials = 3  # frozen
@@ -148,3 +148,32 @@ def test_new_tuner_keys_are_validated(key, value, match):
     with pytest.raises(ConfigError, match=match):
         _tuner_cfg(**{key: value})
 
+
+
+def test_default_space_is_pretrained_and_learns():
+    """Defaults that learn: ImageNet backbones, frozen or fine-tuned above their last cut, a
+    searched head; with random weights nothing frozen (frozen random features carry nothing)."""
+    s = cfg().space
+    assert s.weights == "imagenet" and s.freeze == ("all", "last")
+    assert s.head_depth == (0, 1, 2) and s.order_encodings == ("none", "onehot", "embedding", "film")
+    t = cfg().tuner
+    assert (t.schedule, t.warmup_epochs, t.clip_norm, t.deterministic) == ("cosine", 1.0, 1.0, True)
+    assert t.epochs == 20 and t.patience == 5
+    assert cfg(space={"weights": None}).space.freeze == ("none",)
+    assert cfg(space={"weights": None, "freeze": ["all"]}).space.freeze == ("all",)  # given: kept
+    resolved = resolved_dict(cfg(space={"weights": None}))
+    assert resolved["space"]["freeze"] == ["none"]  # the resolved config says what ran
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("schedule", "linear", r"'tuner.schedule' key .* must be one of \['cosine', 'constant'\]"),
+        ("clip_norm", 0, r"'tuner.clip_norm' key .* must be null or a number in \(0.0, inf\)"),
+        ("warmup_epochs", -1, r"'tuner.warmup_epochs' key .* must be a number in \[0.0, 100.0\]"),
+        ("deterministic", "yes", r"'tuner.deterministic' key .* must be true or false"),
+    ],
+)
+def test_recipe_keys_are_validated(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        cfg(tuner={key: value})

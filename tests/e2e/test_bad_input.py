@@ -40,6 +40,7 @@ def make_valid(root: Path) -> Path:
           image_size: 16
         space:
           backbones: tiny_cnn
+          weights: null                # the default is imagenet, which tiny_cnn has not
           order_encodings: [none, onehot]
         plugins:
           paths: []

@@ -72,6 +72,7 @@ def test_search_picks_and_trains_a_folder_plugin(tmp_path):
           split: {val: 0.25, test: 0.25, seed: 0}
         space:
           backbones: [reference_cnn]
+          weights: null
           freeze: block2_pool                  # the plugin's own cut point: trains only above it
           head_depth: 0
           dropout: 0.0

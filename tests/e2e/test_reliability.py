@@ -50,7 +50,7 @@ def _cfg(tmp_path, **tuner):
     return from_dict(
         {
             "data": {"manifest": str(manifest), "image_size": 16},
-            "space": {"backbones": "tiny_cnn", "freeze": "all", "head_depth": 0, "dropout": 0.0,
+            "space": {"backbones": "tiny_cnn", "weights": None, "freeze": "all", "head_depth": 0, "dropout": 0.0,
                       "learning_rate": 0.01, "order_encodings": ["none", "nan_enc", "broken"]},
             "tuner": {"max_trials": 3, "epochs": 2, **tuner},
         },

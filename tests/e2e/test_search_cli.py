@@ -34,6 +34,7 @@ def searched(tmp_path_factory):
           split: {val: 0.2, test: 0.2, seed: 0}
         space:
           backbones: tiny_cnn
+          weights: null
           freeze: [all, none]
           head_depth: [0, 1]
           order_encodings: [none, film]

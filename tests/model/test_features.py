@@ -10,7 +10,7 @@ from autoorder.model.assembly import (
     build_head,
     build_training_model,
 )
-from autoorder.model.features import BackboneBank, FeatureCache
+from autoorder.model.features import BackboneBank, FeatureCache, degenerate_cuts, degenerate_warning
 from autoorder.model.graph import split_model
 from tests.fakes import Flat, registry
 
@@ -75,15 +75,12 @@ def test_backbone_pass_reports_progress_and_rate():
     assert lines[-1].startswith("cached mini features for 10 images in ")
 
 
-def test_backbone_pass_warns_when_features_do_not_vary_between_images():
+def test_degenerate_cuts_are_those_whose_features_do_not_vary_between_images():
     reg = registry()
     reg.register_backbone(Flat)
     bank = BackboneBank(reg, None, seed=0)
     images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
-    lines = []
-    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "flat", 16, "p1", images, "d", ["p1"])
-    assert any(l.startswith("warning: flat features at 'p1' hardly differ between images") for l in lines), lines
-    lines.clear()
-    FeatureCache(memory_mb=64, progress=lines.append).get(bank, "mini", 16, "p1", images, "d", ["p1"])
-    assert not any(l.startswith("warning") for l in lines), lines
-
+    ((cut, spread),) = degenerate_cuts(bank, "flat", 16, ["p1"], images)
+    assert cut == "p1" and spread < 1e-6
+    assert degenerate_cuts(bank, "mini", 16, ["p1", "all"], images) == []
+    assert degenerate_warning("flat", [("p1", spread), ("all", 0.0)]).startswith("flat features at 'p1', 'all' hardly differ between images")

@@ -22,7 +22,7 @@ def test_each_algorithm_runs_a_search(tmp_path, algorithm, oracle_class):
     cfg = from_dict(
         {
             "data": {"manifest": str(manifest), "image_size": 16},
-            "space": {"backbones": "tiny_cnn", "freeze": ["all", "block2_pool"], "order_encodings": ["none", "onehot"],
+            "space": {"backbones": "tiny_cnn", "weights": None, "freeze": ["all", "block2_pool"], "order_encodings": ["none", "onehot"],
                       "head_depth": [0, 1]},
             "tuner": {"algorithm": algorithm, "max_trials": 3, "epochs": 2, "seed": 1},
             "plugins": {"paths": [], "entry_points": False},

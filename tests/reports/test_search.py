@@ -117,8 +117,8 @@ def test_ranking_table_is_in_order_and_excludes_failed_trials(rendered):
     rows = _table_rows(_section(md, "### Ranking"))
     assert [r[1] for r in rows] == EXPECTED_RANKING
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]
-    assert rows[0][2] == "0.9000" and rows[0][3] == "3.5"
-    assert "embedding/dim=4" in rows[0][4]
+    assert rows[0][2] == "0.9000" and rows[0][4] == "3.5"
+    assert "embedding/dim=4" in rows[0][5]
     failed = _table_rows(_section(md, "### Failed trials"))
     assert {r[0] for r in failed} == {"1", "2"}
     reason = next(r[3] for r in failed if r[0] == "1")

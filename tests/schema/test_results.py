@@ -38,7 +38,7 @@ def test_written_results_read_back_equal(tmp_path):
     assert data["schema_version"] == SCHEMA_VERSION and "timings" not in data  # absent, not null
     assert read_results(tmp_path) == res
     rows = (tmp_path / "trials.csv").read_text().splitlines()
-    assert rows[0].startswith("rank,trial,status,val_accuracy,seconds,backbone,reason")
+    assert rows[0].startswith("rank,trial,status,val_accuracy,seconds,best_epoch,epochs,converged,collapsed,backbone,reason")
     assert [r.split(",")[1] for r in rows[1:]] == ["3", "2", "0", "1"]  # ranked; ties: faster first; failed last
 
 

@@ -219,8 +219,11 @@ def _imagenet_path(arch: Architecture, image_size: int | None) -> Path:
     except Exception as e:  # noqa: BLE001 - offline, HTTP error, disk: all end the same way
         raise WeightsError(
             f"ImageNet weights for backbone {arch.name!r} could not be downloaded ({_short_reason(e)}). "
-            f"Put the file {fname} (from {arch.url(image_size)}) in {folder}, "
-            "or set weights to a path of a weights file, or weights: null."
+            f"Download {arch.url(image_size)} on a machine that can, and put the file {fname} in {folder} "
+            "(where Keras reads downloaded weights: $KERAS_HOME/models when KERAS_HOME is set, else ~/.keras/models). "
+            "To work offline instead: space.weights: a path to a weights file you have; or space.weights: null with "
+            "space.freeze: none (train the backbone from scratch); or the keras_file backbone with a model you trained "
+            "(space.backbone_options.keras_file.path, see plugins/README.md)."
         ) from None
     return path
 

@@ -159,7 +159,7 @@ def test_imagenet_offline_says_what_to_do(name, offline):
     fname = backbone_weights_file(name, SIZE)
     assert msg.startswith(f"ImageNet weights for backbone '{name}' could not be downloaded (network disabled in tests).")
     assert fname in msg and str(imagenet_cache_dir()) in msg and apps.ARCHITECTURES[name].url(SIZE) in msg
-    assert "weights: null" in msg and "\n" not in msg
+    assert "weights: null" in msg and "freeze: none" in msg and "keras_file" in msg and "\n" not in msg
     assert offline == [apps.ARCHITECTURES[name].url(SIZE)]
 
 
@@ -168,7 +168,7 @@ def test_imagenet_download_failure_is_a_clean_error(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     arch = replace(apps.ARCHITECTURES["mobilenet_v3_small"], weights_dir_url="http://127.0.0.1:9/")
     monkeypatch.setitem(apps.ARCHITECTURES, "mobilenet_v3_small", arch)
-    with pytest.raises(WeightsError, match=r"could not be downloaded \(.*\)\. Put the file weights_mobilenet_v3_small"):
+    with pytest.raises(WeightsError, match=r"could not be downloaded \(.*\)\. Download http://127\.0\.0\.1:9/weights_mobilenet_v3_small.* put the file weights_mobilenet_v3_small"):
         apps.resolve_weights("mobilenet_v3_small", "imagenet", SIZE)
     assert not any((tmp_path / "models").iterdir())  # no partial file left behind
 

@@ -1,0 +1,71 @@
+"""The search space: freeze values per backbone, and the training recipe every trial gets."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from autoorder.core.config import from_dict
+from autoorder.core.errors import ConfigError
+from autoorder.data.dataset import load_dataset
+from autoorder.model.features import BackboneBank
+from autoorder.model.space import LR_FLOOR, SearchSpace, freeze_values
+from autoorder.model.tuner import trial_seed
+from tests.fakes import registry
+from tests.helpers import simple_dataset
+
+
+def _cfg(tmp_path, **space_tuner):
+    space = {k: v for k, v in space_tuner.items() if k != "tuner"}
+    return from_dict({"data": {"manifest": "m.csv", "image_size": 16}, "space": {"backbones": "mini", **space},
+                      "tuner": space_tuner.get("tuner", {})}, "c.yaml", tmp_path)
+
+
+def test_last_is_each_backbones_deepest_cut(tmp_path):
+    reg = registry()
+    assert freeze_values(_cfg(tmp_path, freeze=["all", "last"]), reg) == {"mini": ["all", "p2"]}
+    assert freeze_values(_cfg(tmp_path, freeze=["last", "p2", "none"]), reg) == {"mini": ["p2", "none"]}  # once
+    with pytest.raises(ConfigError, match=r"'space.freeze' key .* names 'p9'.*Expected none, all, last, or one of"):
+        freeze_values(_cfg(tmp_path, freeze=["p9"]), reg)
+
+
+def _space(tmp_path, **tuner) -> SearchSpace:
+    manifest = simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=8)
+    cfg = from_dict({"data": {"manifest": str(manifest), "image_size": 16}, "space": {"backbones": "mini", "batch_size": 4},
+                     "tuner": tuner}, "c.yaml", tmp_path)
+    reg = registry()
+    return SearchSpace(cfg, reg, load_dataset(cfg), BackboneBank(reg, None, 0), None)
+
+
+def test_recipe_warms_up_decays_and_clips(tmp_path):
+    space = _space(tmp_path, epochs=10, warmup_epochs=2)
+    steps = space.steps_per_epoch()
+    schedule = space.schedule(0.01, 10)
+    lr = lambda step: float(keras.ops.convert_to_numpy(schedule(step)))  # noqa: E731
+    assert lr(0) == pytest.approx(0.01 * LR_FLOOR)
+    assert lr(2 * steps) == pytest.approx(0.01, rel=1e-5)  # the peak, after two epochs of warmup
+    assert lr(6 * steps) < lr(4 * steps) < lr(2 * steps)  # cosine decay
+    assert lr(10 * steps) == pytest.approx(0.01 * LR_FLOOR, rel=1e-4)
+    assert space.optimizer(0.01, 10).global_clipnorm == 1.0
+    constant = _space(tmp_path / "c", schedule="constant", clip_norm=None).optimizer(0.01, 10)
+    assert float(keras.ops.convert_to_numpy(constant.learning_rate)) == pytest.approx(0.01) and constant.global_clipnorm is None
+
+
+def test_trial_seeds_are_stable_and_distinct():
+    assert trial_seed(0, "3") == trial_seed(0, "3")
+    seeds = {trial_seed(s, str(t)) for s in range(3) for t in range(20)}
+    assert len(seeds) == 60 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_batch_order_follows_the_seed_not_the_trials_before(tmp_path):
+    space = _space(tmp_path)
+    x = space.data.images
+
+    def first_epoch(seed):
+        return np.concatenate([np.asarray(b) for b in space.dataset(x, "train", shuffle=True, seed=seed).map(lambda a, y: y)])
+
+    a = first_epoch(1)
+    first_epoch(2)  # another trial in between shares the split's tensors
+    assert np.array_equal(first_epoch(1), a)
+    assert not np.array_equal(first_epoch(2), a) or len(a) < 4
