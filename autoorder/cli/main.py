@@ -97,6 +97,8 @@ def validate(config: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--role", type=click.Choice(["chief", "worker"]), default=None, help="Distributed over hosts: what this process is.")
 @click.option("--oracle", default=None, metavar="HOST:PORT", help="Chief: where to listen (PORT alone: 127.0.0.1). Worker: the chief's address.")
 @click.option("--worker-id", default=None, metavar="ID", help="Worker: a name unique in the search, e.g. hostb-gpu0.")
+@click.option("-v", "--verbose", "verbose", flag_value=True, default=None, help="A line per epoch of every trial [on when stderr is a terminal].")
+@click.option("-q", "--quiet-epochs", "verbose", flag_value=False, help="No per-epoch lines, even on a terminal.")
 @handle_errors
 def search(
     config: Path,
@@ -108,6 +110,7 @@ def search(
     role: str | None,
     oracle: str | None,
     worker_id: str | None,
+    verbose: bool | None,
 ) -> None:
     """Run (or resume) the search described by CONFIG.
 
@@ -153,7 +156,7 @@ def search(
     if dist_role is not None:
         results = run_chief(cfg, out, dist_role, overwrite=overwrite, log=echo_err)
     else:
-        results = run_search(cfg, out, overwrite=overwrite, log=echo_err)
+        results = run_search(cfg, out, overwrite=overwrite, log=echo_err, verbose=sys.stderr.isatty() if verbose is None else verbose)
     click.echo(format_ranking(results))
     click.echo(f"results: {out / 'results.json'}\nbest model: {out / 'best_model.keras'}")
 

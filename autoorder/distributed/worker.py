@@ -48,6 +48,7 @@ def run_worker(
     client = ChiefClient(role, cfg.tuner.chief_timeout, cfg.tuner.lease_seconds)
     log(f"worker {role.worker_id}: waiting for the chief at {role.address} (up to {cfg.tuner.chief_timeout:g}s)")
     client.hello({"config": search_signature(cfg), "data": data.fingerprint()})
+    log(f"worker {role.worker_id}: training on: {', '.join(session.devices())}")
     space, cache = stages.build_space(cfg, out, registry, data, log)
     run = stages.SearchRun(cfg, out, data, space, cache, None, log)
     tuner = stages.make_tuner(run, link=client, tuner_id=role.worker_id, distribution_strategy=make_strategy(cfg))

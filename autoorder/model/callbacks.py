@@ -114,6 +114,32 @@ def read_history(trial_dir: str | Path) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and v == v] if isinstance(values, list) else []
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch of a training: epoch, loss, val_accuracy, the best so far, seconds."""
+
+    def __init__(self, log: Any, label: str, epochs: int):
+        super().__init__()
+        self.log, self.label, self.epochs = log, label, epochs
+        self.best = float("-inf")
+        self._t0 = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t0 = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        score = logs.get(OBJECTIVE)
+        if score is not None and score == score:
+            self.best = max(self.best, float(score))
+        bits = [f"{self.label} epoch {epoch + 1}/{self.epochs}"]
+        if logs.get("loss") is not None:
+            bits.append(f"loss {float(logs['loss']):.4f}")
+        if score is not None:
+            bits.append(f"{OBJECTIVE} {float(score):.4f}  best {self.best:.4f}")
+        bits.append(f"{time.monotonic() - self._t0:.1f}s")
+        self.log("  ".join(bits))
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Stops training at the first batch past a deadline (trial timeout or search budget)."""
 

@@ -58,6 +58,21 @@ def release(collect: bool = True) -> None:
         trim_heap()
 
 
+def devices() -> list[str]:
+    """The devices TensorFlow will train on: GPU names, or ["CPU only"]."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return ["CPU only"]
+    names = []
+    for gpu in gpus:
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except (ValueError, RuntimeError):  # a device TensorFlow lists but cannot describe
+            details = {}
+        names.append(f"{gpu.name.replace('/physical_device:', '')} ({details.get('device_name', 'GPU')})")
+    return names
+
+
 def deterministic_ops() -> None:
     """TensorFlow's deterministic kernels for the rest of the process (`tuner.deterministic`).
 

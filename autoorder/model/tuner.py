@@ -23,7 +23,7 @@ from autoorder.compat.keras_tuner import TunerCallback, TunerHooks, maybe_distri
 from autoorder.core import faults
 from autoorder.core.config import Config
 from autoorder.model import session
-from autoorder.model.callbacks import OBJECTIVE, AtomicSaveBestEpoch, EpochState, LeaseGuard, TimeLimit
+from autoorder.model.callbacks import OBJECTIVE, AtomicSaveBestEpoch, EpochProgress, EpochState, LeaseGuard, TimeLimit
 
 GC_EVERY_TRIALS = 4
 
@@ -63,6 +63,7 @@ class AutoOrderTuner(TunerHooks):
         trial_timeout: float | None = None,
         log: Callable[[str], None] | None = None,
         link: Any = None,
+        epoch_log: Callable[[str], None] | None = None,
         **kwargs: Any,
     ):
         self.link = link  # set first: Keras Tuner asks `is_worker()` while it initialises
@@ -76,6 +77,7 @@ class AutoOrderTuner(TunerHooks):
         self.trial_timeout = trial_timeout
         self.log = log
         self.stop_reason: str | None = None
+        self.epoch_log = epoch_log  # one line per epoch of every trial, when set
         self._builds = 0
         self._seed = self.hypermodel.cfg.tuner.seed
         self._started: dict[str, float] = {}
@@ -145,6 +147,8 @@ class AutoOrderTuner(TunerHooks):
             callbacks.append(TimeLimit(min(limits)))
         if self._beat is not None:
             callbacks.append(LeaseGuard(self._beat))
+        if self.epoch_log is not None:
+            callbacks.append(EpochProgress(self.epoch_log, f"trial {trial.trial_id}", epochs))
         history = None
         if initial_epoch < epochs:
             with maybe_distribute(self.distribution_strategy):

@@ -33,6 +33,7 @@ class Progress:
         self.total = total
         self.log = log
         self.t0 = time.monotonic()
+        self.done_here = 0  # trials finished in this session (the ETA's rate)
         scores = [v.get("score") for v in self.times.values() if is_finite(v.get("score"))]
         self.best = max(scores) if scores else None
 
@@ -49,6 +50,7 @@ class Progress:
     def __call__(self, trial: Any, seconds: float) -> None:
         score = trial.score if is_finite(trial.score) else None
         self.times[trial.trial_id] = {"seconds": round(seconds, 3), "score": score}
+        self.done_here += 1
         write_json(self.path, self.times)
         if score is not None and (self.best is None or score > self.best):
             self.best = score
@@ -57,7 +59,11 @@ class Progress:
         status = str(getattr(trial.status, "value", trial.status))
         score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
         best_txt = f"{self.best:.4f}" if self.best is not None else "-"
+        elapsed = time.monotonic() - self.t0
+        left = max(self.total - len(self.times), 0)
+        # From the rate of this session's trials: parallel workers and cached features included.
+        eta = f"  about {fmt_elapsed(elapsed / self.done_here * left)} left" if left else ""
         self.log(
             f"trial {len(self.times)}/{self.total} [id {trial.trial_id}]  {score_txt}  best {best_txt}  ({what})  "
-            f"{seconds:.1f}s  elapsed {fmt_elapsed(time.monotonic() - self.t0)}"
+            f"{seconds:.1f}s  elapsed {fmt_elapsed(elapsed)}{eta}"
         )

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from autoorder.core.config import Config
 from autoorder.core.fileio import folder_lock
 from autoorder.data.dataset import Dataset
+from autoorder.model import session
 from autoorder.model.tuner import make_strategy
 from autoorder.registry.table import Registry
 from autoorder.run import stages
@@ -27,6 +28,7 @@ def run_search(
     registry: Registry | None = None,
     data: Dataset | None = None,
     on_trial: Callable[[Any], None] | None = None,
+    verbose: bool = False,
 ) -> RunResults:
     """Run (or resume) a search and export its best model; returns what results.json holds.
 
@@ -36,6 +38,7 @@ def run_search(
         log: receives progress lines (library code never prints).
         registry, data: reuse what the caller already loaded (a benchmark's two searches).
         on_trial: called with each finished trial's `TrialRecord`.
+        verbose: also a line per epoch of every trial (to `log`).
 
     The result's `timings` and `cache.backbone_passes` say where the time went.
     """
@@ -43,7 +46,9 @@ def run_search(
     log = log or (lambda line: None)
     with folder_lock(out, "run"):
         run = stages.prepare(cfg, out, overwrite, log, registry, data)
+        run.devices = tuple(session.devices())
+        log(f"training on: {', '.join(run.devices)}")
         tuner = stages.make_tuner(run, on_trial, deadline=run.progress.deadline(cfg.tuner.time_budget),
-                                  distribution_strategy=make_strategy(cfg))
+                                  distribution_strategy=make_strategy(cfg), epoch_log=log if verbose else None)
         stages.search(run, tuner)
         return stages.finish(run, tuner)

@@ -56,6 +56,7 @@ class SearchRun:
     progress: Progress | None
     log: Log
     started: float = 0.0
+    devices: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # said before the first trial
 
 
@@ -165,6 +166,7 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     results = new_results(out, data.summary(), trials, tuner.stop_reason)
     results.baseline = Baseline(majority_class=majority, collapse_below=collapse_below)
     results.deterministic = run.cfg.tuner.deterministic
+    results.devices = list(run.devices)
     if distributed is not None:
         results.distributed = Distributed(workers=distributed["workers"], reassigned=distributed["reassigned"])
     elif cache is not None:  # a chief computes no features: its workers do

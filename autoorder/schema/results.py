@@ -159,6 +159,7 @@ class RunResults:
     warnings: list[str] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)  # what makes scores differ across machines
     deterministic: bool | None = None  # tuner.deterministic: the same scores twice on this machine
+    devices: list[str] = field(default_factory=list)  # what TensorFlow trained on ("CPU only", GPU names)
 
     def ranked(self) -> list[TrialRecord]:
         return ranked(self.trials)

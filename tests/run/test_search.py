@@ -130,3 +130,16 @@ def test_features_that_carry_nothing_are_said_once_before_the_first_trial(tmp_pa
     assert len(said) == 1 and lines.index(said[0]) < first_trial
     assert said[0].startswith("warning: flat features at 'p1', 'all' hardly differ")
     assert any("hardly differ" in w for w in res.warnings) and res.cache.backbone_passes == 1
+
+
+def test_a_search_needs_no_tensorboard_and_can_print_every_epoch(tmp_path, monkeypatch):
+    import sys
+
+    from autoorder.run.search import run_search
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` now fails
+    lines = []
+    res = run_search(_glyph_search(tmp_path, [0.01], epochs=2), tmp_path / "run", log=lines.append, verbose=True)
+    assert res.trials[0].status == "COMPLETED" and res.devices
+    assert [line.split("  ")[0] for line in lines if " epoch " in line] == ["trial 0 epoch 1/2", "trial 0 epoch 2/2"]
+    assert any(line.startswith("training on: ") for line in lines)
