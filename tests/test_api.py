@@ -35,7 +35,7 @@ def test_import_is_light_and_the_api_names_are_public():
     assert {"search", "load_run", "benchmark"} <= set(eval(p.stdout))
 
 
-def test_search_load_run_leaderboard_best_model_and_predict(tmp_path):
+def test_search_load_run_leaderboard_best_model_and_predict(tmp_path, capsys):
     lines = []
     run = autoorder.search(_config(tmp_path), tmp_path / "run", overrides={"tuner.max_trials": 2}, log=lines.append)
     board = run.leaderboard()
@@ -55,6 +55,27 @@ def test_search_load_run_leaderboard_best_model_and_predict(tmp_path):
         again.predict(images, [1, 2])
     with pytest.raises(DataError, match=r"shape \(n, height, width, 3\)"):
         again.predict(images[..., 0])
+
+    # evaluate: what `autoorder evaluate --out EVAL.json` writes, through predict's decoding.
+    ev = again.evaluate(tmp_path / "data" / "manifest.csv")
+    assert {"accuracy", "balanced_accuracy", "per_class", "per_order", "per_object", "confusion_matrix"} <= set(ev)
+    assert set(ev["per_class"]) == {"a", "b", "c"} and ev["images"] == 45 and ev["per_object"]["objects"] == 15
+    # export: the same probabilities from the SavedModel.
+    import tensorflow as tf
+
+    path = again.export("savedmodel", tmp_path / "sm")
+    loaded = tf.saved_model.load(str(path))
+    x = {"image": images[:, :16, :16].astype(np.float32), "order": np.array([1, 2, 3, 0], np.int32)}
+    assert np.abs(np.asarray(loaded.serve(x)) - model.predict(x, verbose=0)).max() < 1e-4
+    # The same search again, from a YAML file this time: nothing to do, nothing printed.
+    import yaml
+
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text(yaml.safe_dump(_config(tmp_path)))
+    lines.clear()
+    same = autoorder.search(cfg, tmp_path / "run", overrides={"tuner.max_trials": 2}, log=lines.append)
+    assert same.leaderboard() == board and any(line.startswith("nothing to do") for line in lines)
+    assert capsys.readouterr().out == ""  # library code never prints (Keras Tuner's lines included)
 
 
 def test_bad_config_and_overrides_are_named(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-from autoorder.core.config import FREEZE_NONE, load_config
+from autoorder.core.config import FREEZE_NONE, Config, load_config
 from autoorder.data.dataset import load_dataset
 from autoorder.model.catalog import registry_for
 from autoorder.model.features import BackboneBank, degenerate_cuts, degenerate_warning
@@ -15,10 +15,12 @@ from autoorder.schema.results import DatasetSummary
 
 
 def validate_config(
-    path: str | Path, overrides: Iterable[str] = (), log: Callable[[str], None] | None = None
+    config: str | Path | Config, overrides: Iterable[str] = (), log: Callable[[str], None] | None = None
 ) -> tuple[DatasetSummary, list[str]]:
-    """Check a config, its plugins, its backbones and every row and image; (data summary, warnings)."""
-    cfg = load_config(path, overrides)
+    """Check a config (a path, or one already loaded), its plugins, its backbones and every row and image.
+
+    Returns (data summary, warnings)."""
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
     registry = registry_for(cfg)
     check_space(cfg, registry)
     bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
