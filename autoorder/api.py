@@ -7,6 +7,8 @@ run.leaderboard()                 # [{trial, score, hyperparameters, seconds, st
 model = run.best_model()          # keras.Model: inputs image (uint8 pixels) and order (int)
 probs = run.predict(images, orders)   # (n, len(run.classes))
 run = autoorder.load_run("runs/x")
+run.evaluate("new/manifest.csv")  # {"accuracy", "balanced_accuracy", "per_class", "per_order", "per_object", ...}
+run.export("onnx", "model.onnx")  # or "savedmodel", "litert"
 autoorder.benchmark("search.yaml", out="bench/x", seeds=5)
 ```
 
@@ -31,6 +33,8 @@ from autoorder.core.config import Config, apply_values, from_dict, load_config  
 from autoorder.core.errors import ConfigError, DataError  # noqa: E402
 from autoorder.core.fileio import read_json  # noqa: E402
 from autoorder.data.images import BadImage, resize_images  # noqa: E402
+from autoorder.run.deploy import export_run  # noqa: E402
+from autoorder.run.evaluate import evaluate_manifest  # noqa: E402
 from autoorder.run.predict import load_best_model  # noqa: E402
 from autoorder.run.search import run_search  # noqa: E402
 from autoorder.schema.benchmark import BenchmarkResult  # noqa: E402
@@ -102,6 +106,19 @@ class Run:
         if len(orders) != n:
             raise DataError(f"The 'orders' parameter of Run.predict must have one order per image ({n}). Got {len(orders)} instead.")
         return model.predict({"image": pixels.astype(np.float32), "order": orders}, batch_size=PREDICT_BATCH, verbose=0)
+
+    def evaluate(self, manifest: str | Path, log: Log | None = None) -> dict:
+        """Score the best model on a labelled manifest (the run's column names; order and object id optional).
+
+        Returns what `autoorder evaluate --out EVAL.json` writes: `accuracy`, `balanced_accuracy`,
+        `per_class` (precision, recall, f1, support), `per_order` ("0": unknown), `per_object`
+        (views combined; None without an object-id column) and `confusion_matrix`.
+        """
+        return evaluate_manifest(self.path, manifest, log=log)
+
+    def export(self, format: str, out: str | Path, *, overwrite: bool = False) -> Path:  # noqa: A002 - the CLI's name
+        """Write the best model as `savedmodel` (a folder), `litert` (a .tflite file) or `onnx`; returns `out`."""
+        return export_run(self.path, format, out, overwrite=overwrite)
 
 
 def search(

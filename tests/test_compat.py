@@ -76,6 +76,38 @@ def test_parent_to_proto_is_silent_and_equal_to_keras_tuners(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_keras_tuners_prints_go_to_its_logger_not_stdout(capsys, caplog):
+    from keras_tuner.src.engine import trial as trial_module
+
+    compat.install()
+    for module in ckt.PRINTING_MODULES:
+        assert "print(" in inspect.getsource(module), module.__name__  # still a module that prints
+        assert module.print is ckt.quiet_print, module.__name__
+    caplog.set_level("DEBUG", logger="keras_tuner")
+    hp = kt.HyperParameters()
+    hp.Choice("a", [1, 2])
+    trial_module.Trial(hp, trial_id="7").summary()  # prints "Trial 7 summary" in Keras Tuner 1.4.8
+    assert capsys.readouterr().out == ""
+    assert "Trial 7 summary" in caplog.text
+
+
+def test_reloading_a_tuner_prints_nothing_to_stdout(tmp_path, capsys, caplog):
+    compat.install()
+    caplog.set_level("DEBUG", logger="keras_tuner")
+
+    def build(hp):
+        hp.Choice("units", [1, 2])
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(hp.get("units"))])
+        model.compile(loss="mse")
+        return model
+
+    kwargs = dict(objective="loss", max_trials=1, directory=str(tmp_path), project_name="p")
+    kt.RandomSearch(build, **kwargs).save()
+    kt.RandomSearch(build, **kwargs)  # prints "Reloading Tuner from ..." in Keras Tuner 1.4.8
+    assert capsys.readouterr().out == ""
+    assert "Reloading Tuner from" in caplog.text
+
+
 def test_debug_flag_exists():
     from keras_tuner.src import config
 

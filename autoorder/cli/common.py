@@ -1,14 +1,17 @@
-"""What every command shares: one clean error message, and TensorFlow started quietly."""
+"""What every command shares: one clean error message, config checked before TensorFlow, TensorFlow started quietly."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import click
 
+from autoorder.core.config import Config, load_config
 from autoorder.core.errors import AutoOrderError
+from autoorder.data.manifest import check_manifest_path
 
 
 def echo_err(msg: str) -> None:
@@ -44,3 +47,10 @@ def start_tensorflow() -> None:
     import_tensorflow()
     if not debug_mode():
         silence_native_stderr()
+
+
+def checked_config(path: Path, overrides: Iterable[str] = ()) -> Config:
+    """The config, validated, and its manifest found: both before TensorFlow is imported (fast answers)."""
+    cfg = load_config(path, overrides)
+    check_manifest_path(cfg.manifest_path())
+    return cfg

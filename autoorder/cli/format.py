@@ -70,3 +70,27 @@ def format_benchmark(r: BenchmarkResult) -> str:
         lines.append(f"  majority class          {100 * c['majority_class'].accuracy:.1f}")
     lines += [f"warning: {w}" for w in r.warnings]
     return "\n".join(lines)
+
+
+def format_evaluation(ev: dict) -> str:
+    """The summary `autoorder evaluate` prints: overall, per class, per order, per object, confusion."""
+    lines = [
+        f"{ev['images']} images: accuracy {ev['accuracy']:.4f}  balanced accuracy {ev['balanced_accuracy']:.4f}",
+    ]
+    obj = ev.get("per_object")
+    if obj:
+        lines.append(f"{obj['objects']} objects (views combined): accuracy {obj['accuracy']:.4f}  balanced accuracy {obj['balanced_accuracy']:.4f}")
+    width = max(len("class"), *(len(c) for c in ev["per_class"]))
+    lines.append(f"{'class':<{width}}  precision  recall      f1  support")
+    for c, m in ev["per_class"].items():
+        lines.append(f"{c:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:6.4f}  {m['support']:7d}")
+    orders = [f"{'unknown' if o == '0' else o}: {m['accuracy']:.4f} (n={m['n']})" for o, m in ev["per_order"].items()]
+    lines.append("per order: " + ", ".join(orders))
+    cm = ev["confusion_matrix"]
+    labels = [str(c) for c in cm["labels"]]
+    cell = max(5, *(len(c) for c in labels), *(len(str(v)) for row in cm["matrix"] for v in row))
+    lines.append("confusion matrix (rows: true class, columns: predicted):")
+    lines.append(" " * (width + 2) + " ".join(f"{c:>{cell}}" for c in labels))
+    for c, row in zip(labels, cm["matrix"]):
+        lines.append(f"{c:<{width}}  " + " ".join(f"{v:>{cell}}" for v in row))
+    return "\n".join(lines)

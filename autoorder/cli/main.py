@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from autoorder.cli.common import debug_mode, echo_err, handle_errors, start_tensorflow
+from autoorder.cli.common import checked_config, debug_mode, echo_err, handle_errors, start_tensorflow
 from autoorder.cli.format import format_benchmark, format_hps_short, format_ranking
 from autoorder.cli.plugins import plugins
-from autoorder.core.config import load_config
+from autoorder.cli.use import evaluate, export, predict
 from autoorder.core.version import __version__
 
 
@@ -28,6 +28,9 @@ def main(debug: bool) -> None:
 
 
 main.add_command(plugins)
+main.add_command(predict)
+main.add_command(evaluate)
+main.add_command(export)
 
 
 # ----- datasets ----------------------------------------------------------------------------
@@ -63,17 +66,18 @@ def datasets_make(name: str, out: Path, seed: int, objects: int | None, image_si
     click.echo(f"wrote {manifest}")
 
 
-# ----- validate / search / predict ---------------------------------------------------------
+# ----- validate / search ---------------------------------------------------------
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @handle_errors
 def validate(config: Path, overrides: tuple[str, ...]) -> None:
     """Check CONFIG, its plugins and every manifest row, without training."""
+    cfg = checked_config(config, overrides)
     start_tensorflow()
     from autoorder.run.validate import validate_config  # lazy: imports TensorFlow
 
-    summary, warnings = validate_config(config, overrides, log=echo_err)
+    summary, warnings = validate_config(cfg, log=echo_err)
     split = summary.objects_per_split
     click.echo(
         f"OK: {summary.images} images, {summary.objects} objects, {len(summary.classes)} classes; "
@@ -132,6 +136,7 @@ def search(
             raise ValueError("--overwrite is for the chief (or a single-process search), not for a worker.")
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    cfg = checked_config(config, overrides)  # a bad config or a missing manifest: answered before TensorFlow
     if workers is not None:
         try:
             code = launch(
@@ -148,7 +153,6 @@ def search(
     from autoorder.distributed.worker import run_worker  # lazy: imports TensorFlow
     from autoorder.run.search import run_search  # lazy: imports TensorFlow
 
-    cfg = load_config(config, overrides)
     if dist_role is not None and dist_role.is_worker:
         summary = run_worker(cfg, out, dist_role, log=echo_err)
         click.echo(f"worker {summary['worker']}: {summary['trials']} trial(s) run; the chief at {summary['chief']} has the results")
@@ -162,21 +166,6 @@ def search(
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV file to write.")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@handle_errors
-def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
-    """Predict every image of MANIFEST with the best model of RUN_DIR."""
-    start_tensorflow()
-    from autoorder.run.predict import predict_manifest  # lazy: imports TensorFlow
-
-    n = predict_manifest(run_dir, manifest, out, overwrite=overwrite, log=echo_err)
-    click.echo(f"wrote {n} predictions to {out}")
-
-
-@main.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Benchmark folder [benchmarks/<config name>].")
 @click.option("--seeds", default=3, show_default=True, type=int, help="Retrainings of each best configuration.")
@@ -185,10 +174,10 @@ def predict(run_dir: Path, manifest: Path, out: Path, overwrite: bool) -> None:
 @handle_errors
 def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, ...], overwrite: bool) -> None:
     """Measure the gain of the best order-aware model over the best image-only one."""
+    cfg = checked_config(config, overrides)
     start_tensorflow()
     from autoorder.benchmarking.protocol import run_benchmark  # lazy: imports TensorFlow
 
-    cfg = load_config(config, overrides)
     out = out or Path("benchmarks") / config.stem
     command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     result = run_benchmark(cfg, out, seeds=seeds, overwrite=overwrite, log=echo_err, command=command)
@@ -214,13 +203,13 @@ def demo(out: Path, data_seed: int) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("folder", metavar="RUN_DIR_OR_BENCHMARK_DIR", type=click.Path(path_type=Path))
 @handle_errors
-def report(run_dir: Path) -> None:
-    """Render report.md and plots/ for RUN_DIR."""
-    from autoorder.reports.search import render_report  # lazy: matplotlib
+def report(folder: Path) -> None:
+    """Render report.md and plots/ for a run folder (results.json) or a benchmark folder (benchmark.json)."""
+    from autoorder.reports.folder import render_folder  # lazy: matplotlib
 
-    path = render_report(run_dir)
+    path = render_folder(folder)
     click.echo(f"wrote {path} (plots in {path.parent / 'plots'})")
 
 

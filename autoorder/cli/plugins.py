@@ -11,20 +11,20 @@ from typing import Any, Callable
 
 import click
 
-from autoorder.cli.common import handle_errors
+from autoorder.cli.common import handle_errors, start_tensorflow
 from autoorder.core.config import load_config
 
 
 def _registry_loader(config: Path | None) -> tuple[Callable[[], Any], int | None]:
-    """A lazy registry loader and the image size the config searches at (None without one)."""
-    from autoorder.model.quiet import import_tensorflow  # lazy: --help stays fast
+    """A lazy registry loader and the image size the config searches at (None without one).
 
-    import_tensorflow()  # plugins build Keras models; without TensorFlow's start-up chatter
+    The config is read first: a wrong path is answered before TensorFlow starts."""
+    cfg = load_config(config) if config is not None else None
+    start_tensorflow()  # plugins build Keras models; without TensorFlow's start-up chatter
     from autoorder.model.catalog import load_registry, registry_for  # lazy: after the quiet import above
 
-    if config is None:
+    if cfg is None:
         return (lambda: load_registry([Path("plugins")])), None
-    cfg = load_config(config)
     return (lambda: registry_for(cfg)), cfg.data.image_size
 
 
@@ -72,9 +72,9 @@ def plugins() -> None:
 @handle_errors
 def plugins_list(as_json: bool, config: Path | None) -> None:
     """List every backbone and encoding with its source, image size, freeze points and parameters."""
+    loader, _ = _registry_loader(config)  # starts TensorFlow quietly
     from autoorder.model.conformance import describe_plugins  # lazy: imports TensorFlow
 
-    loader, _ = _registry_loader(config)
     rows = describe_plugins(loader())
     click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
 
@@ -86,9 +86,9 @@ def plugins_list(as_json: bool, config: Path | None) -> None:
 @handle_errors
 def plugins_check(name_or_path: str, config: Path | None, image_size: int | None) -> None:
     """Run the conformance checks on a registered NAME or a plugin .py file PATH."""
+    loader, cfg_size = _registry_loader(config)  # starts TensorFlow quietly
     from autoorder.model.conformance import check_target  # lazy: imports TensorFlow
 
-    loader, cfg_size = _registry_loader(config)
     reports = check_target(name_or_path, loader, image_size=image_size or cfg_size or 32)
     failed = 0
     for rep in reports:

@@ -11,6 +11,11 @@
   `_build_hypermodel`, `_populate_initial_space`, `_get_tuner_fname`, `_is_worker`,
   `_get_checkpoint_fname`. `TunerHooks` maps them to public names, so the tuner itself overrides
   only public methods.
+- Module-level `print` of `keras_tuner.src.engine.base_tuner` ("Reloading Tuner from ..."),
+  `engine.oracle` ("Search: Running Trial #...", "Best val_accuracy So Far", retries),
+  `engine.trial` (trial summaries), `engine.conditions` and `utils`: each module gets its own
+  `print` (a module global shadows the builtin), which sends the text to the `keras_tuner`
+  logger at DEBUG level instead of stdout.
 - Oracle bookkeeping: `ongoing_trials` (tuner id -> running trial), `_retry_queue` (trial ids
   to hand out again), `end_order` (ended trial ids), `tuner_ids` (tuners still active), read
   and changed by the distributed search's leases.
@@ -19,6 +24,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from typing import Any
 
 import keras_tuner as kt
@@ -26,7 +33,10 @@ from keras_tuner.src import config as _kt_config
 from keras_tuner.src import protos as _protos
 from keras_tuner.src import utils as _kt_utils
 from keras_tuner.src.distribute.oracle_client import OracleClient as _OracleClient
+from keras_tuner.src.engine import base_tuner as _kt_base_tuner
 from keras_tuner.src.engine import conditions as _kt_conditions
+from keras_tuner.src.engine import oracle as _kt_oracle
+from keras_tuner.src.engine import trial as _kt_trial
 from keras_tuner.src.engine import tuner_utils as _tuner_utils
 from keras_tuner.src.engine.tuner import maybe_distribute as _maybe_distribute
 
@@ -37,6 +47,10 @@ TunerCallback = _tuner_utils.TunerCallback
 maybe_distribute = _maybe_distribute
 
 _installed = False
+# Keras Tuner's modules that print to stdout (library code never prints: autoorder's own progress
+# lines say the same, on stderr or to a callback).
+PRINTING_MODULES = (_kt_base_tuner, _kt_oracle, _kt_trial, _kt_conditions, _kt_utils)
+logger = logging.getLogger("keras_tuner")
 
 
 # ----- patches ----------------------------------------------------------------------------------
@@ -74,10 +88,23 @@ def parent_to_proto(self: Any) -> Any:
     return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
 
 
+def quiet_print(*values: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+    """`print` for Keras Tuner's modules: stdout text goes to the `keras_tuner` logger (DEBUG)."""
+    if file is not None and file is not sys.stdout:
+        print(*values, sep=sep, end=end, file=file, flush=flush)
+        return
+    text = (" " if sep is None else sep).join(str(v) for v in values).strip()
+    if text:
+        logger.debug(text)
+
+
 def install() -> None:
     """Route every Keras Tuner state file (oracle.json, tuner0.json, trial.json) through the
-    atomic writer and checked reader, and silence `Parent.to_proto`. Idempotent."""
+    atomic writer and checked reader, and keep Keras Tuner's prints ("Reloading Tuner from ...",
+    "Search: Running Trial ...") off stdout. Idempotent."""
     global _installed
+    for module in PRINTING_MODULES:
+        module.print = quiet_print
     _kt_utils.save_json = atomic_save_json
     _kt_utils.load_json = checked_load_json
     _kt_conditions.Parent.to_proto = parent_to_proto

@@ -39,6 +39,8 @@ DISTRIBUTIONS = ("mirrored",)
 SCHEDULES = ("cosine", "constant")
 # How a search runs, not what it finds: changing them does not block a resume.
 OPERATIONAL_KEYS = ("cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout")
+# How far a search goes: raising them on an existing run keeps its trials and runs only new ones.
+GROWTH_KEYS = ("tuner.max_trials", "tuner.time_budget")
 
 
 class _Invalid(Exception):
@@ -478,10 +480,10 @@ def resolved_dict(cfg: Config) -> dict:
     return d
 
 
-def without_operational(d: dict) -> dict:
-    """A resolved config without the keys that change how a search runs, not what it finds."""
+def without_operational(d: dict, extra: Iterable[str] = ()) -> dict:
+    """A resolved config without the keys that change how a search runs, not what it finds (and `extra`)."""
     d = copy.deepcopy(d)
-    for key in OPERATIONAL_KEYS:
+    for key in (*OPERATIONAL_KEYS, *extra):
         *parents, last = key.split(".")
         node = d
         for p in parents:

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,18 +20,39 @@ from autoorder.core import faults
 from autoorder.core.errors import RunError
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A plain decimal number (`-1`, `+2`, `-0.5`, `1e-3`): a spreadsheet reads it as a number, never a formula.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
 
-    On any error the temporary file is removed and `path` keeps its previous content.
+    On any error the temporary file is removed and `path` keeps its previous content. The file
+    gets the mode any other tool's new file gets (0666 less the umask: 0644 under umask 022),
+    not the 0600 of a temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -85,11 +107,14 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         ) from None
 
 
+def needs_escape(value: Any) -> bool:
+    """A text cell a spreadsheet would run as a formula: it starts with = + - @ or a tab/CR and is not a number."""
+    return isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value)
+
+
 def escape_cell(value: Any) -> Any:
-    """Neutralise cells a spreadsheet would run as formulas (CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    """Neutralise cells a spreadsheet would run as formulas (CSV injection); numbers such as `-1` stay."""
+    return "'" + value if needs_escape(value) else value
 
 
 def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:

@@ -45,11 +45,17 @@ class Manifest:
         return sorted({r.label for r in self.rows})
 
 
-def _read_text(path: Path) -> str:
+def check_manifest_path(path: str | Path) -> None:
+    """The manifest exists and is a file (cheap: commands check it before importing TensorFlow)."""
+    path = Path(path)
     if not path.exists():
         raise DataError(f"Manifest {str(path)!r} does not exist. Expected a CSV file.")
     if path.is_dir():
         raise DataError(f"Manifest {str(path)!r} is a folder. Expected a CSV file.")
+
+
+def _read_text(path: Path) -> str:
+    check_manifest_path(path)
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")

@@ -288,8 +288,10 @@ def _reason(e: BaseException) -> str:
 def describe_plugins(reg: Registry, image_size: int | None = None) -> list[dict]:
     """One row per backbone and encoding: kind, name, source, default_image_size, freeze_points, params.
 
-    Parameters are counted on a build with weights None at `image_size` (default: 32 px, or the
-    backbone's own size when it is that small). What cannot be built says why in `error`.
+    Parameters: the backbone's own `params` attribute when it declares one (the built-in
+    applications do, so listing them builds nothing), else counted on a build with weights None
+    at `image_size` (default: 32 px, or the backbone's own size when it is that small). What
+    cannot be built says why in `error`.
     """
     rows: list[dict] = []
     for name in reg.list_backbones():
@@ -309,6 +311,12 @@ def describe_plugins(reg: Registry, image_size: int | None = None) -> list[dict]
             row["freeze_points"] = list(obj.freeze_points())
         except Exception as e:  # noqa: BLE001 - a listing reports what it cannot read
             errors.append(_reason(e))
+        declared = getattr(obj, "params", None)
+        if isinstance(declared, int) and not isinstance(declared, bool) and declared >= 0:
+            row["params"] = declared
+            row["error"] = "; ".join(dict.fromkeys(errors)) or None
+            rows.append(row)
+            continue
         size = _build_size(row["default_image_size"], image_size)
         try:
             row["params"] = _count_params(obj, size)

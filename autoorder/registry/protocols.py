@@ -16,6 +16,8 @@ class Backbone(Protocol):
     Attributes:
         name: registry name, used in configs (`space.backbones`).
         default_image_size: side in pixels the backbone was designed for.
+        params: optional, the parameter count of a build; `autoorder plugins list` shows it
+            instead of building the backbone to count (worth it for large backbones).
     """
 
     name: str

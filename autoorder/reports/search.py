@@ -17,7 +17,7 @@ import yaml
 
 from autoorder.core.config import FREEZE_ALL, FREEZE_NONE, HP_BACKBONE, HP_ENCODING
 from autoorder.core.errors import RunError
-from autoorder.core.fileio import FORMULA_START, write_text
+from autoorder.core.fileio import needs_escape, write_text
 from autoorder.core.version import __version__
 from autoorder.reports import plots
 from autoorder.reports.markdown import (
@@ -56,7 +56,7 @@ def _id_key(trial_id: str) -> tuple:
 
 def _unescape_cell(value: str) -> str:
     # write_csv prefixes formula-like cells with a quote; undo it to get the class name back.
-    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+    if value.startswith("'") and needs_escape(value[1:]):
         return value[1:]
     return value
 

@@ -2,7 +2,8 @@
 
 When the manifest has the object-id column of the run's config, every row also gets its
 object's prediction: the object's photos combined by summing their log-probabilities, the
-same combination as the benchmark's per-object accuracy.
+same combination as the benchmark's per-object accuracy. `autoorder evaluate` decodes and
+predicts through the same chunked path (`predict_probabilities`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from typing import Any, Callable
 
 import keras
 import numpy as np
-import yaml
 
 from autoorder.core.errors import DataError, RunError
-from autoorder.core.fileio import read_json, write_csv
+from autoorder.core.fileio import write_csv
 from autoorder.core.stats import combine_views
 from autoorder.data.images import load_images
-from autoorder.data.manifest import read_manifest
-from autoorder.schema.results import BEST_MODEL, LABELS, RESOLVED, read_results
+from autoorder.data.manifest import Manifest
+from autoorder.run.inputs import FinishedRun, check_out, open_run, read_rows
+from autoorder.schema.results import BEST_MODEL
+
+PROBA_PREFIX = "probability_"  # --proba: one column per class, `probability_<class>`
 
 
 def load_best_model(run_dir: Path) -> keras.Model:
@@ -34,28 +37,48 @@ def load_best_model(run_dir: Path) -> keras.Model:
         raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {e}") from None
 
 
-def predict_manifest(
-    run_dir: str | Path, manifest: str | Path, out: str | Path, *, overwrite: bool = False, log: Callable[[str], None] | None = None
-) -> int:
-    run_dir, out = Path(run_dir), Path(out)
-    if out.exists() and not overwrite:
-        raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
-    read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
-    classes = read_json(run_dir / LABELS, "labels file")
-    data_cfg = _resolved(run_dir)["data"]
-    m = read_manifest(manifest, dict(data_cfg["columns"]), strict_order=False, need_label=False, require_order=False, require_group=False)
-    model = load_best_model(run_dir)
+def predict_probabilities(run: FinishedRun, manifest: Manifest, log: Callable[[str], None] | None = None) -> np.ndarray:
+    """Class probabilities (rows, classes) of the run's best model for every row of `manifest`."""
+    model = load_best_model(run.path)
     size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
-    probs = _predict_in_chunks(model, m, size, int(data_cfg["max_image_pixels"]), log)
+    return _predict_in_chunks(model, manifest, size, run.max_pixels, log)
+
+
+def prediction_table(
+    run: FinishedRun, manifest: Manifest, *, proba: bool = False, log: Callable[[str], None] | None = None
+) -> tuple[list[str], list[list]]:
+    """(header, rows) of the predictions CSV: one row per image; `proba` adds one column per class."""
+    classes = run.classes
+    probs = predict_probabilities(run, manifest, log)
     pred = probs.argmax(axis=1)
     header = ["image", "order", "predicted", "probability"]
-    rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
-    if m.has_group:
-        ids, which, combined = combine_views(probs, np.array([r.group for r in m.rows]))
+    rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(manifest.rows, pred))]
+    if manifest.has_group:
+        ids, which, combined = combine_views(probs, np.array([r.group for r in manifest.rows]))
         best = combined.argmax(axis=1)
         header += ["object_id", "object_predicted", "object_probability"]
         for row, k in zip(rows, which):
             row += [ids[k], classes[best[k]], round(float(combined[k, best[k]]), 6)]
+    if proba:
+        header += [f"{PROBA_PREFIX}{c}" for c in classes]
+        for row, p in zip(rows, probs):
+            row += [round(float(v), 6) for v in p]
+    return header, rows
+
+
+def predict_manifest(
+    run_dir: str | Path,
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    proba: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Write the predictions CSV of MANIFEST to `out`; returns the number of rows."""
+    check_out(out, overwrite)
+    run = open_run(run_dir)
+    header, rows = prediction_table(run, read_rows(run, manifest), proba=proba, log=log)
     write_csv(out, header, rows)
     return len(rows)
 
@@ -88,7 +111,3 @@ def _predict_in_chunks(model: Any, m: Any, size: int, max_pixels: int, log: Call
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise DataError(f"Manifest {str(m.path)!r}: {len(bad)} image(s) cannot be used; nothing was written:\n{lines}{more}")
     return np.concatenate(parts)  # a manifest has at least one row (read_manifest checks)
-
-
-def _resolved(run_dir: Path) -> dict:
-    return yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))

@@ -2,6 +2,8 @@
 
 The pipeline, one call per step; each step lives in `autoorder.run.stages`. A distributed
 search strings the same steps together in `autoorder.distributed` (chief and workers).
+A finished run with nothing left to do (`folder.finished`) is left untouched: not a file is
+rewritten, not even the best model.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from autoorder.core.config import Config
+from autoorder.core.config import Config, resolved_dict
 from autoorder.core.fileio import folder_lock
 from autoorder.data.dataset import Dataset
 from autoorder.model import session
 from autoorder.model.tuner import make_strategy
 from autoorder.registry.table import Registry
-from autoorder.run import stages
+from autoorder.run import folder, stages
 from autoorder.schema.results import RunResults
 
 
@@ -45,10 +47,22 @@ def run_search(
     out = Path(out)
     log = log or (lambda line: None)
     with folder_lock(out, "run"):
+        done = folder.finished(out, resolved_dict(cfg), overwrite)
+        if done is not None:
+            results, state, why = done
+            _, loaded = stages.load(cfg, log, registry, data)
+            folder.check_same_data(out, state, loaded.fingerprint())
+            log(
+                f"nothing to do: {out} holds a finished search ({why}). Raise tuner.max_trials or tuner.time_budget "
+                "(e.g. --set tuner.max_trials=N) to run more trials, or pass --overwrite to start over."
+            )
+            return results
         run = stages.prepare(cfg, out, overwrite, log, registry, data)
         run.devices = tuple(session.devices())
         log(f"training on: {', '.join(run.devices)}")
         tuner = stages.make_tuner(run, on_trial, deadline=run.progress.deadline(cfg.tuner.time_budget),
                                   distribution_strategy=make_strategy(cfg), epoch_log=log if verbose else None)
         stages.search(run, tuner)
-        return stages.finish(run, tuner)
+        results = stages.finish(run, tuner)
+        folder.mark_finished(out, resolved_dict(cfg))
+        return results

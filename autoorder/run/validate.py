@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-from autoorder.core.config import load_config
+from autoorder.core.config import Config, load_config
 from autoorder.data.dataset import load_dataset
 from autoorder.model.catalog import registry_for
 from autoorder.model.features import BackboneBank
@@ -14,12 +14,13 @@ from autoorder.schema.results import DatasetSummary
 
 
 def validate_config(
-    path: str | Path, overrides: Iterable[str] = (), log: Callable[[str], None] | None = None
+    config: str | Path | Config, overrides: Iterable[str] = (), log: Callable[[str], None] | None = None
 ) -> tuple[DatasetSummary, list[str]]:
-    """Check a config, its plugins, its backbones and every row and image; (data summary, warnings).
+    """Check a config (a path, or one already loaded), its plugins, its backbones and every row and image.
 
-    The warnings are those the search gives before its first trial (`preflight.space_warnings`)."""
-    cfg = load_config(path, overrides)
+    Returns (data summary, warnings): the warnings are those the search gives before its first
+    trial (`preflight.space_warnings`)."""
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
     registry = registry_for(cfg)
     check_space(cfg, registry)
     bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)

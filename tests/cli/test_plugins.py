@@ -100,6 +100,24 @@ def test_plugins_list_json_and_table(tmp_path, monkeypatch):
     assert "reference_cnn" in out and "block1_pool, block2_pool" in out and "my_plugins.py" in out
 
 
+def test_plugins_list_builds_no_application_backbone(tmp_path, monkeypatch):
+    # Building ResNet50 & co. to count their parameters made `plugins list` take 25 s; they
+    # declare their counts (checked against a real build in test_applications.py).
+    from autoorder.model.backbones import applications
+
+    def no_build(self, image_size, weights=None):
+        raise AssertionError(f"plugins list built {self.name}")
+
+    monkeypatch.setattr(applications.ApplicationBackbone, "build", no_build)
+    monkeypatch.chdir(tmp_path)
+    code, out = _cli("plugins", "list", "--json")
+    assert code == 0, out
+    rows = {r["name"]: r for r in json.loads(out) if r["kind"] == "backbone"}
+    for name, params in applications.PARAMS.items():
+        assert rows[name]["params"] == params and rows[name]["error"] is None, rows[name]
+    assert rows["tiny_cnn"]["params"] > 0  # small backbones without a declared count are still counted
+
+
 def test_plugins_check_a_file_and_a_name(tmp_path, monkeypatch):
     code, out = _cli("plugins", "check", REFERENCE)
     assert code == 0, out

@@ -15,7 +15,7 @@ from autoorder.core.errors import ConfigError
 from autoorder.data.generators import list_datasets, make_dataset
 
 NAMES = ["glyph-views", "digits-views"]
-SMALL = {"glyph-views": dict(objects=16, classes="bdpq"), "digits-views": dict(objects=20)}
+SMALL = {"glyph-views": dict(objects=16, classes="bdpq"), "digits-views": dict(objects=30)}
 
 
 def _rows(manifest):
@@ -108,7 +108,7 @@ def test_images_are_rgb_pngs_of_the_requested_size(tmp_path, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_back_is_the_front_mirrored(tmp_path, name):
-    manifest = make_dataset(name, tmp_path / "d", objects=72, image_size=24, seed=2)
+    manifest = make_dataset(name, tmp_path / "d", objects=108, image_size=24, seed=2)  # 36 glyph classes x 3
     mirrored, straight = [], []
     for object_id, group in _objects(_rows(manifest)).items():
         view = {r["view"]: _gray(manifest.parent / r["image"]) for r in group}
@@ -126,7 +126,7 @@ def test_classes_subset(tmp_path):
     assert {r["label"] for r in _rows(manifest)} == set("bd69")
     info = json.loads((manifest.parent / "dataset.json").read_text(encoding="utf-8"))
     assert info["classes"] == ["b", "d", "6", "9"]
-    manifest = make_dataset("digits-views", tmp_path / "e", objects=6, image_size=8, classes="169")
+    manifest = make_dataset("digits-views", tmp_path / "e", objects=9, image_size=8, classes="169")
     assert {r["label"] for r in _rows(manifest)} == {"1", "6", "9"}
 
 
@@ -158,11 +158,11 @@ def test_fonts_render_letters_and_digits():
         (
             "glyph-views",
             {"objects": 7, "classes": "bdpq"},
-            r"'objects' parameter .* int >= 8. Got 7 instead.*2 objects per class",
+            r"'objects' parameter .* int >= 12. Got 7 instead.*3 objects per class.*4 classes need --objects 12",
         ),
-        ("glyph-views", {"objects": 0}, r"'objects' parameter .* int >= 72. Got 0 instead"),
-        ("digits-views", {"objects": 19}, r"'objects' parameter .* int >= 20. Got 19"),
-        ("digits-views", {"objects": 20.0}, r"'objects' .* Got 20.0"),
+        ("glyph-views", {"objects": 80}, r"'objects' parameter .* int >= 108. Got 80 instead.*36 classes need --objects 108"),
+        ("digits-views", {"objects": 29}, r"'objects' parameter .* int >= 30. Got 29"),
+        ("digits-views", {"objects": 30.0}, r"'objects' .* Got 30.0"),
         ("glyph-views", {"image_size": 7}, r"'image_size' parameter .* int in \[8, 1024\]. Got 7 instead"),
         ("glyph-views", {"image_size": 1025}, r"'image_size' .* Got 1025"),
         ("glyph-views", {"classes": "bdX"}, r"'classes' parameter .* Got 'bdX' instead.*does not support 'X'"),
@@ -199,9 +199,9 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 def test_an_empty_out_folder_is_used_and_parents_are_created(tmp_path):
     (tmp_path / "empty").mkdir()
-    manifest = make_dataset("glyph-views", tmp_path / "empty", objects=4, image_size=8, classes="bd")
+    manifest = make_dataset("glyph-views", tmp_path / "empty", objects=6, image_size=8, classes="bd")
     assert manifest.is_file()
-    manifest = make_dataset("glyph-views", tmp_path / "x" / "y", objects=4, image_size=8, classes="bd")
+    manifest = make_dataset("glyph-views", tmp_path / "x" / "y", objects=6, image_size=8, classes="bd")
     assert manifest.is_file()
 
 
@@ -255,7 +255,29 @@ def test_list_datasets_describes_both():
 def test_datasets_never_import_tensorflow(tmp_path):
     code = (
         "import sys; from autoorder.data.generators import list_datasets, make_dataset; list_datasets(); "
-        f"make_dataset('digits-views', {str(tmp_path / 'd')!r}, objects=20, image_size=8); "
+        f"make_dataset('digits-views', {str(tmp_path / 'd')!r}, objects=30, image_size=8); "
         "assert not {'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name, classes", [("glyph-views", "bdpq"), ("digits-views", "169"), ("glyph-caps", "ABC")])
+def test_the_fewest_objects_allowed_still_split_for_the_search(tmp_path, name, classes):
+    from autoorder.data.split import grouped_split
+
+    manifest = make_dataset(name, tmp_path / "d", objects=3 * len(classes), image_size=8, classes=classes)
+    rows = _rows(manifest)
+    split = grouped_split([r["object_id"] for r in rows], [r["label"] for r in rows], 0.15, 0.15, 0)
+    for part in ("train", "val", "test"):
+        assert {r["label"] for r in rows if split[r["object_id"]] == part} == set(classes)
+
+
+def test_datasets_make_on_the_command_line_says_how_many_objects_are_needed(tmp_path):
+    from click.testing import CliRunner
+
+    from autoorder.cli import main
+
+    r = CliRunner().invoke(main, ["datasets", "make", "glyph-views", "--out", str(tmp_path / "d"), "--objects", "80"])
+    assert r.exit_code == 1
+    assert "needs at least 3 objects per class" in r.output and "--objects 108" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []

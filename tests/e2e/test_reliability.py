@@ -140,6 +140,7 @@ def test_cli_search_on_a_folder_in_use_exits_1(tmp_path):
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data: {manifest: m.csv}\n")
+    (tmp_path / "m.csv").write_text("image,label\n")  # found (the CLI checks that before anything else)
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text("{}")  # looks like a run, so --overwrite would clear it

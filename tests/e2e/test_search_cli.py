@@ -72,13 +72,15 @@ def test_search_writes_the_run_folder(searched):
         assert split_of.setdefault(r["object_id"], r["split"]) == r["split"]
 
 
-def test_rerun_resumes_without_running_trials_again(searched):
+def test_rerun_of_a_finished_search_has_nothing_to_do(searched):
     root, cfg, _ = searched
     before = (root / "run" / "trial_seconds.json").read_text()
+    model = (root / "run" / "best_model.keras").stat().st_mtime_ns
     code, out = _run(["search", cfg, "--out", root / "run"])
     assert code == 0, out
-    assert "resuming" in out and "trial 1/2" not in out
+    assert "nothing to do" in out and "trial 1/2" not in out and "exporting" not in out
     assert (root / "run" / "trial_seconds.json").read_text() == before
+    assert (root / "run" / "best_model.keras").stat().st_mtime_ns == model
 
 
 def test_resume_with_changed_config_is_refused(searched):

@@ -22,12 +22,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
-from autoorder.core.errors import ConfigError, describe
+from autoorder.core.config import SplitConfig
+from autoorder.core.errors import ConfigError, DataError, describe
+from autoorder.data.split import grouped_split
 
 CALLER = "datasets make"
 VIEWS = ("front", "back", "other")  # view i is uploaded as order i + 1 when the user complies
 NONCOMPLIANCE = 0.01  # share of objects whose three photos are uploaded in another order
-MIN_PER_CLASS = 2  # a grouped split needs at least two objects of every class
+MIN_PER_CLASS = 3  # the grouped split needs an object of every class in train, val and test
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 1024
 PROGRESS_EVERY = 10  # objects between two progress calls
@@ -103,9 +105,21 @@ def check_objects(gen: Generator, objects: int | None, n_classes: int) -> int:
             "objects",
             f"an int >= {least}",
             objects,
-            f"A grouped split needs at least {MIN_PER_CLASS} objects per class ({n_classes} classes).",
+            f"The search's split (grouped by object, stratified by class) needs at least {MIN_PER_CLASS} objects "
+            f"per class, one each for train, val and test: {n_classes} classes need --objects {least} or more "
+            "(or fewer classes with --classes).",
         )
     return int(objects)
+
+
+def check_split(plan: list[tuple[str, Any]]) -> None:
+    """The planned objects pass the search's default split (what `autoorder search` would do with them)."""
+    defaults = SplitConfig()
+    labels = [label for label, _ in plan]
+    try:
+        grouped_split([f"o{i}" for i in range(len(plan))], labels, defaults.val, defaults.test, defaults.seed)
+    except DataError as e:
+        raise ConfigError(f"The objects of {CALLER} would not split into train, val and test; nothing was written. {e}") from None
 
 
 def check_image_size(gen: Generator, image_size: int | None) -> int:
@@ -308,6 +322,7 @@ def write_dataset(
     plan_seq, object_seq = root.spawn(2)
     plan_rng = np.random.default_rng(plan_seq)
     plan = plan_objects(gen, classes, objects, plan_rng)
+    check_split(plan)
     orders = assign_orders(objects, plan_rng)
     width = max(5, len(str(objects - 1)))
 

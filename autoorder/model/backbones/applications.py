@@ -155,6 +155,19 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+# Parameters of each flat backbone (include_top=False: the same at every image size), so that
+# `autoorder plugins list` need not build ResNet50 and friends to count them. The backbone
+# contract test counts them on a real build.
+PARAMS = {
+    "mobilenet_v2": 2_257_984,
+    "mobilenet_v3_small": 939_120,
+    "mobilenet_v3_large": 2_996_352,
+    "efficientnet_b0": 4_049_571,
+    "efficientnet_v2_b0": 5_919_312,
+    "resnet50": 23_587_712,
+}
+
+
 # ----- weights files -------------------------------------------------------------------------
 def imagenet_cache_dir() -> Path:
     """Where Keras keeps downloaded weights: `$KERAS_HOME/models`, else `~/.keras/models`.
@@ -326,6 +339,7 @@ class ApplicationBackbone:
         self.arch = arch
         self.name = arch.name
         self.default_image_size = arch.default_image_size
+        self.params = PARAMS.get(arch.name)  # optional plugin attribute: counted without a build
 
     def __repr__(self) -> str:
         return f"ApplicationBackbone({self.name!r})"

@@ -98,6 +98,8 @@ def test_backbone_contract(name, tmp_path):
     assert isinstance(model, keras.Model)
     assert tuple(model.input.shape) == (None, SIZE, SIZE, 3)
     assert len(model.output.shape) in (2, 4)
+    if getattr(bb, "params", None) is not None:  # what `plugins list` shows without building
+        assert bb.params == model.count_params()
 
     points = bb.freeze_points()
     cuts = clean_cuts(model)
