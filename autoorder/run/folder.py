@@ -16,7 +16,7 @@ from autoorder.core import config as C
 from autoorder.core.environment import versions
 from autoorder.core.errors import RunError
 from autoorder.core.fileio import clear_folder, read_json, write_csv, write_json, write_text
-from autoorder.schema.results import RESOLVED, SPLIT_CSV
+from autoorder.schema.results import RESOLVED, SPLIT_CSV, SPLIT_HEADER
 
 RUN_STATE = "run.json"
 TUNER_DIR = "tuner"
@@ -86,4 +86,4 @@ def write_state(out: Path, resolved: dict, fingerprint: str, previous: dict | No
     started = (previous or {}).get("started") or time.strftime("%Y-%m-%dT%H:%M:%S")
     write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fingerprint, "versions": versions(), "started": started})
     write_text(out / RESOLVED, C.dump_yaml(resolved))
-    write_csv(out / SPLIT_CSV, ["line", "image", "label", "order", "object_id", "split"], split_rows)
+    write_csv(out / SPLIT_CSV, SPLIT_HEADER[: len(split_rows[0])] if split_rows else SPLIT_HEADER, split_rows)
