@@ -118,6 +118,15 @@ def _digest(f: Any) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: Path) -> str | None:
+    """The sha256 of a regular file's bytes; None when it cannot be read."""
+    try:
+        with _open_regular(Path(path)) as f:
+            return _digest(f)
+    except (BadImage, OSError):
+        return None
+
+
 def load_image(path: Path, size: int, max_pixels: int, report: LoadReport | None = None) -> np.ndarray:
     """One image as uint8 (size, size, 3). Raises BadImage with the reason."""
     return decode_file(path, size, max_pixels, report)[0]

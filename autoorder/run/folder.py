@@ -1,12 +1,16 @@
 """The run folder: created, resumed or overwritten, and the state that makes a resume safe.
 
 `run.json` holds the resolved config, the data fingerprint, versions and the start time. A
-resume is refused when the config (what the search finds, not how it runs) or the data changed.
+resume is refused when the config (what the search finds, not how it runs) or the data changed
+(naming the rows and images that changed), or when the trials on record lost their `tuner/`
+folder. The folder is checked writable before any data is read.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -14,13 +18,15 @@ from typing import Any
 
 from autoorder.core import config as C
 from autoorder.core.environment import versions
-from autoorder.core.errors import RunError
-from autoorder.core.fileio import clear_folder, read_json, write_csv, write_json, write_text
-from autoorder.schema.results import RESOLVED, SPLIT_CSV, SPLIT_HEADER
+from autoorder.core.errors import AutoOrderError, RunError, describe
+from autoorder.core.fileio import check_writable, clear_folder, escape_cell, read_regular, write_csv, write_json, write_text
+from autoorder.data.images import file_digest
+from autoorder.data.manifest import read_manifest
+from autoorder.run.runfiles import RUN_STATE, TRIAL_SECONDS, read_run_state, read_trial_seconds
+from autoorder.schema.results import RESOLVED, RESULTS, SPLIT_CSV, SPLIT_HEADER
 
-RUN_STATE = "run.json"
 TUNER_DIR = "tuner"
-TRIAL_SECONDS = "trial_seconds.json"
+SHOWN = 20  # changed rows listed when a resume is refused
 
 
 def config_hash(resolved: dict) -> str:
@@ -57,8 +63,9 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
                 f"--out {str(out)!r} is not empty and is not an autoorder run; nothing was changed. "
                 "Choose an empty or new folder."
             )
-        state = read_json(state_path, "run state")
-        old = state.get("config", {})
+        state = read_run_state(out)
+        check_tuner_folder(out)
+        old = state["config"]
         if config_hash(old) != config_hash(resolved):
             changes = diff(C.without_operational(old), C.without_operational(resolved))
             raise RunError(
@@ -66,19 +73,69 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
                 + "\n  ".join(changes[:20])
                 + "\nRerun with --overwrite to start over, or use another --out."
             )
+        check_writable(out, "run folder")
         return state
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "run folder")  # before any data is read: a read-only or full target fails now
     return None
 
 
-def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
-    """A resumed run must see the same images, orders and split."""
-    if previous is not None and previous.get("data_fingerprint") != fingerprint:
+def check_tuner_folder(out: Path) -> None:
+    """Trials on record need their tuner/ folder: without it Keras Tuner would silently start over."""
+    if (out / TUNER_DIR).is_dir():
+        return
+    finished = len(read_trial_seconds(out / TRIAL_SECONDS))
+    if finished or (out / RESULTS).exists():
+        record = f"{finished} finished trial(s) in {TRIAL_SECONDS}" if finished else RESULTS
         raise RunError(
-            f"Run folder {str(out)!r} was started on different data (images, orders or split changed: "
-            f"fingerprint {previous.get('data_fingerprint')} -> {fingerprint}); resuming is refused. "
-            "Rerun with --overwrite to start over, or use another --out."
+            f"Run folder {str(out)!r} has {record} but no {TUNER_DIR}/ folder, where Keras Tuner keeps the trials "
+            "(deleted or not copied?). Resuming would start the search over with a wrong trial count; nothing was "
+            f"changed. Restore {TUNER_DIR}/ from a backup, or rerun with --overwrite to start over."
         )
+
+
+def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
+    """A resumed run must see the same images, orders and split; a refusal names what changed."""
+    if previous is None or previous.get("data_fingerprint") == fingerprint:
+        return
+    try:
+        changes = changed_rows(out, previous)
+    except (AutoOrderError, OSError, ValueError, KeyError):  # the record itself is unreadable: the plain message
+        changes = []
+    listed = "".join(f"\n  {c}" for c in changes[:SHOWN]) + (f"\n  ... and {len(changes) - SHOWN} more" if len(changes) > SHOWN else "")
+    what = f" What changed:{listed}\n" if changes else " (images, orders or split changed: "
+    tail = "" if changes else f"fingerprint {previous.get('data_fingerprint')} -> {fingerprint}); "
+    raise RunError(
+        f"Run folder {str(out)!r} was started on different data; resuming is refused.{what}{tail}"
+        "Rerun with --overwrite to start over, or use another --out."
+    )
+
+
+def changed_rows(out: Path, previous: dict) -> list[str]:
+    """What differs between the rows in split.csv (with each image's sha256) and the manifest now."""
+    text = read_regular(out / SPLIT_CSV, "Run file", "the split.csv a search writes").decode("utf-8")
+    old_rows = list(csv.DictReader(io.StringIO(text)))
+    data = previous["config"]["data"]
+    manifest = read_manifest(data["manifest"], dict(data["columns"]))
+    old_by_path: dict[str, dict] = {}
+    for r in old_rows:
+        old_by_path.setdefault(r["image"], r)  # cells as written: escaped against spreadsheet formulas
+    changes, seen = [], set()
+    for row in manifest.rows:
+        cell = escape_cell(row.path)
+        old = old_by_path.get(cell)
+        where = f"line {row.line}: {describe(row.path, 60)}"
+        if old is None:
+            changes.append(f"{where}: a new row")
+            continue
+        seen.add(cell)
+        for key, now in (("label", row.label), ("order", str(row.order)), ("object_id", row.group)):
+            if old.get(key) != escape_cell(now):
+                changes.append(f"{where}: {key} {old.get(key)!r} -> {now!r}")
+        digest = old.get("sha256")
+        if digest and file_digest(row.image) != digest:
+            changes.append(f"{where}: the image file changed (its content differs from when the run started)")
+    changes += [f"{describe(p, 60)}: a row removed from the manifest" for p in old_by_path if p not in seen]
+    return changes
 
 
 def write_state(out: Path, resolved: dict, fingerprint: str, previous: dict | None, split_rows: list[list]) -> None:

@@ -8,30 +8,62 @@ same combination as the benchmark's per-object accuracy.
 from __future__ import annotations
 
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import keras
 import numpy as np
-import yaml
 
-from autoorder.core.errors import DataError, RunError
-from autoorder.core.fileio import read_json, write_csv
+from autoorder.core.errors import AutoOrderError, DataError, RunError, describe
+from autoorder.core.fileio import check_regular, check_writable, write_csv
 from autoorder.core.stats import combine_views
 from autoorder.data.images import load_images
 from autoorder.data.manifest import read_manifest
-from autoorder.schema.results import BEST_MODEL, LABELS, RESOLVED, read_results
+from autoorder.run.runfiles import RESTORE, read_labels, read_run_config
+from autoorder.schema.results import BEST_MODEL, LABELS, read_results
 
 
-def load_best_model(run_dir: Path) -> keras.Model:
-    """RUN_DIR/best_model.keras, loaded in safe mode."""
+def image_size_of(model: Any) -> int | None:
+    """The square side of the model's image input, if it has one."""
+    for t in model.inputs:
+        shape = tuple(t.shape)
+        if len(shape) == 4 and shape[-1] == 3 and shape[1] == shape[2] and shape[1]:
+            return int(shape[1])
+    return None
+
+
+def load_best_model(run_dir: str | Path, classes: list[str] | None = None) -> Any:
+    """RUN_DIR/best_model.keras, loaded in safe mode and checked: inputs `image` (H x W x 3) and
+    `order`, one output per class of labels.json (when `classes` is given)."""
     path = Path(run_dir) / BEST_MODEL
     if not path.exists():
         raise RunError(f"{str(path)!r} does not exist. Expected a finished search in {str(run_dir)!r}.")
+    check_regular(path, "Model", "a .keras file written by autoorder search")
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"Model {str(path)!r} is not a .keras file (not a whole zip archive: truncated or foreign?). {RESTORE}")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
+    except AutoOrderError:
+        raise
     except Exception as e:  # noqa: BLE001 - a hostile or broken file must not escape as a traceback
-        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {e}") from None
+        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {describe(str(e), 300)}") from None
+    names = sorted(str(t.name) for t in getattr(model, "inputs", None) or [])
+    if names != ["image", "order"] or image_size_of(model) is None:
+        shapes = [f"{t.name} {tuple(t.shape)}" for t in getattr(model, "inputs", None) or []]
+        raise RunError(
+            f"Model {str(path)!r} is not an autoorder best model: its inputs are {describe(shapes, 200)}. Expected "
+            f"two inputs, 'image' (None, H, H, 3) and 'order' (None,). {RESTORE}"
+        )
+    outputs = getattr(model, "outputs", None) or []
+    width = outputs[0].shape[-1] if len(outputs) == 1 else None
+    if classes is not None and width != len(classes):
+        raise RunError(
+            f"Model {str(path)!r} has {width if width is not None else len(outputs)} output(s), but "
+            f"{str(Path(run_dir) / LABELS)!r} names {len(classes)} classes. Expected one output per class, in the order "
+            f"of labels.json (a model or labels file from another run?). {RESTORE}"
+        )
+    return model
 
 
 def predict_manifest(
@@ -41,12 +73,13 @@ def predict_manifest(
     if out.exists() and not overwrite:
         raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
     read_results(run_dir)  # a clear error if RUN_DIR is not a finished run
-    classes = read_json(run_dir / LABELS, "labels file")
-    data_cfg = _resolved(run_dir)["data"]
-    m = read_manifest(manifest, dict(data_cfg["columns"]), strict_order=False, need_label=False, require_order=False, require_group=False)
-    model = load_best_model(run_dir)
-    size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
-    probs = _predict_in_chunks(model, m, size, int(data_cfg["max_image_pixels"]), log)
+    classes = read_labels(run_dir)
+    data_cfg = read_run_config(run_dir).data
+    check_writable(out.parent, "folder of --out")  # an unwritable target fails now, not after predicting
+    m = read_manifest(manifest, dict(data_cfg.columns), strict_order=False, need_label=False, require_order=False, require_group=False)
+    model = load_best_model(run_dir, classes)
+    size = image_size_of(model)
+    probs = _predict_in_chunks(model, m, size, int(data_cfg.max_image_pixels), log)
     pred = probs.argmax(axis=1)
     header = ["image", "order", "predicted", "probability"]
     rows = [[r.path, r.order or "", classes[p], round(float(probs[i, p]), 6)] for i, (r, p) in enumerate(zip(m.rows, pred))]
@@ -88,7 +121,3 @@ def _predict_in_chunks(model: Any, m: Any, size: int, max_pixels: int, log: Call
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise DataError(f"Manifest {str(m.path)!r}: {len(bad)} image(s) cannot be used; nothing was written:\n{lines}{more}")
     return np.concatenate(parts)  # a manifest has at least one row (read_manifest checks)
-
-
-def _resolved(run_dir: Path) -> dict:
-    return yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))

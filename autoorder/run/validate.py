@@ -25,7 +25,8 @@ def validate_config(
     build_backbones(bank, cfg)
     progress = (lambda done, total: log(f"decoded {done}/{total} images")) if log else None
     data = load_dataset(cfg, progress=progress)
-    return data.summary(), feature_warnings(cfg, registry, bank, data)
+    summary = data.summary()
+    return summary, [*cfg.warnings(), *summary.warnings, *feature_warnings(cfg, registry, bank, data)]
 
 
 def feature_warnings(cfg, registry, bank, data, sample: int = 32) -> list[str]:
