@@ -146,6 +146,8 @@ def search(
     from autoorder.run.search import run_search  # lazy: imports TensorFlow
 
     cfg = load_config(config, overrides)
+    for w in cfg.warnings():
+        echo_err(f"warning: {w}")
     if dist_role is not None and dist_role.is_worker:
         summary = run_worker(cfg, out, dist_role, log=echo_err)
         click.echo(f"worker {summary['worker']}: {summary['trials']} trial(s) run; the chief at {summary['chief']} has the results")
@@ -186,6 +188,8 @@ def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, 
     from autoorder.benchmarking.protocol import run_benchmark  # lazy: imports TensorFlow
 
     cfg = load_config(config, overrides)
+    for w in cfg.warnings():
+        echo_err(f"warning: {w}")
     out = out or Path("benchmarks") / config.stem
     command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     result = run_benchmark(cfg, out, seeds=seeds, overwrite=overwrite, log=echo_err, command=command)

@@ -274,11 +274,16 @@ class Config:
     def plugin_paths(self) -> list[Path]:
         return [resolve_path(self.base_dir, p) for p in self.plugins.paths]
 
-    def missing_plugin_folders(self) -> list[Path]:
-        """Folders named in plugins.paths that do not exist (the default `plugins` may be absent)."""
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant: plugins.paths folders that do not exist (the default
+        `plugins` folder may be absent)."""
         if self.plugins.paths == DEFAULT_PLUGIN_PATHS:
             return []
-        return [p for p in self.plugin_paths() if not p.exists()]
+        return [
+            f"plugins.paths in {self.source} names the folder {str(p)!r}, which does not exist; no plugins are loaded from it"
+            for p in self.plugin_paths()
+            if not p.exists()
+        ]
 
     def weights_value(self) -> str | None:
         w = self.space.weights

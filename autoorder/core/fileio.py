@@ -169,6 +169,7 @@ def atomic_path(
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _file_mode(path))
         faults.reached("write")
         os.replace(tmp_path, path)
     except AutoOrderError:
@@ -185,6 +186,27 @@ def atomic_path(
     except BaseException:
         _remove(tmp_path)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would give: the old file's, else 0o666 less the umask
+    (mkstemp's own 0o600 would hide a best model from the rest of a team)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _remove(path: Path) -> None:
@@ -226,13 +248,14 @@ def special_kind(mode: int) -> str | None:
     return next((kind for test, kind in _KINDS if test(mode)), None)
 
 
-def read_regular(
+@contextlib.contextmanager
+def open_regular(
     path: str | Path, label: str, expected: str, error: type[AutoOrderError] = RunError, limit: int | None = None
-) -> bytes:
-    """The bytes of a regular file, or `error` naming the file and what it is instead.
+) -> Iterator[int]:
+    """A file descriptor of a regular file, or `error` naming the file and what it is instead.
 
-    Opened without blocking and checked with fstat on the open file: a FIFO, a device or a
-    socket is refused instead of blocking forever or reading without end.
+    Opened without blocking and checked with fstat on the open file (no race with a swap): a
+    FIFO, a device or a socket is refused instead of blocking forever or reading without end.
     """
     path = Path(path)
     where = f"{label} {str(path)!r}"
@@ -245,7 +268,10 @@ def read_regular(
     except OSError as e:
         raise error(f"{where} cannot be read: {e.strerror or e}. Expected {expected}.") from None
     try:
-        st = os.fstat(fd)
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            raise error(f"{where} cannot be read: {e.strerror or e}. Expected {expected}.") from None
         if stat.S_ISDIR(st.st_mode):
             raise error(f"{where} is a folder. Expected {expected}.")
         kind = special_kind(st.st_mode)
@@ -253,19 +279,35 @@ def read_regular(
             raise error(f"{where} is {kind}, not a regular file. Expected {expected}.")
         if limit is not None and st.st_size > limit:
             raise error(f"{where} is {st.st_size:,} bytes; more than {limit:,} is refused. Expected {expected}.")
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if limit is not None and size > limit:  # grew while being read
-                raise error(f"{where} is more than {limit:,} bytes. Expected {expected}.")
-            chunks.append(chunk)
-    except OSError as e:
-        raise error(f"{where} cannot be read: {e.strerror or e}. Expected {expected}.") from None
+        yield fd
     finally:
         os.close(fd)
+
+
+def check_regular(path: str | Path, label: str, expected: str, error: type[AutoOrderError] = RunError) -> None:
+    """`error` unless `path` is a regular file (for files another library opens itself)."""
+    with open_regular(path, label, expected, error):
+        pass
+
+
+def read_regular(
+    path: str | Path, label: str, expected: str, error: type[AutoOrderError] = RunError, limit: int | None = None
+) -> bytes:
+    """The bytes of a regular file (see `open_regular`), at most `limit` of them."""
+    where = f"{label} {str(path)!r}"
+    with open_regular(path, label, expected, error, limit) as fd:
+        chunks, size = [], 0
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if limit is not None and size > limit:  # grew while being read
+                    raise error(f"{where} is more than {limit:,} bytes. Expected {expected}.")
+                chunks.append(chunk)
+        except OSError as e:
+            raise error(f"{where} cannot be read: {e.strerror or e}. Expected {expected}.") from None
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
