@@ -172,9 +172,9 @@ def test_predict_refuses_a_model_with_a_lambda_layer(tmp_path):
     out = keras.layers.Lambda(lambda x: x * 2)(inp)
     keras.Model(inp, out).save(run / "best_model.keras")
     (run / "results.json").write_text(json.dumps({"trials": []}))
-    (run / "labels.json").write_text('["a"]')
+    (run / "labels.json").write_text('["a", "b"]')
     (run / "config.resolved.yaml").write_text(
-        "data: {columns: {image: image, label: label, order: order, group: object_id}, max_image_pixels: 1000000}\n"
+        "data: {manifest: m.csv, columns: {image: image, label: label, order: order, group: object_id}, max_image_pixels: 1000000}\n"
     )
     simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=1)
     r = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "data" / "manifest.csv"), "--out", str(tmp_path / "p.csv")])
