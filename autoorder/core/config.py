@@ -33,8 +33,11 @@ FREEZE_ALL = "all"
 ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DISTRIBUTIONS = ("mirrored",)
-# How a search runs, not what it finds: changing them does not block a resume.
-OPERATIONAL_KEYS = ("cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout")
+# How a search runs, not what it finds: changing them does not block a resume. The duplicate
+# switches only decide whether data is accepted; accepted data is pinned by its fingerprint.
+OPERATIONAL_KEYS = (
+    "cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout", "data.on_duplicate", "data.allow_shared_images",
+)
 # Seeds reach scikit-learn (random_state < 2**32), numpy's legacy seeding (the same) and
 # TensorFlow (int64), plus small offsets (split seed + 1, benchmark seeds seed + i): int32 fits all.
 MAX_SEED = 2**31 - 1

@@ -266,7 +266,12 @@ def open_regular(
     except ValueError:  # an embedded NUL byte
         raise error(f"{where} is not a valid path (it holds a NUL byte). Expected {expected}.") from None
     except OSError as e:
-        raise error(f"{where} cannot be read: {e.strerror or e}. Expected {expected}.") from None
+        try:  # a socket cannot even be opened: say what it is
+            kind = special_kind(os.stat(path).st_mode)
+        except OSError:
+            kind = None
+        problem = f"is {kind}, not a regular file" if kind else f"cannot be read: {e.strerror or e}"
+        raise error(f"{where} {problem}. Expected {expected}.") from None
     try:
         try:
             st = os.fstat(fd)

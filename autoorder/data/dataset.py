@@ -128,7 +128,10 @@ def _bad_rows_error(manifest: Manifest, bad: list[tuple[Row, str]]) -> DataError
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**10:.0f} KiB"
 
 
 def check_memory(manifest: Manifest, n: int, size: int) -> None:
