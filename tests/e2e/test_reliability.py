@@ -94,7 +94,7 @@ def test_resume_on_changed_data_is_refused(tmp_path):
     run_search(cfg, tmp_path / "run", registry=_registry())
     m = tmp_path / "data" / "manifest.csv"
     m.write_text(m.read_text().replace("a0,a,1,a0", "a0,a,2,a0", 1).replace(",1,a0\n", ",2,a0\n", 1))
-    with pytest.raises(RunError, match=r"different data.*--overwrite"):
+    with pytest.raises(RunError, match=r"(?s)different data.*What changed:\n  line 2: 'img/a0_1.png': order '1' -> '2'.*--overwrite"):
         run_search(cfg, tmp_path / "run", registry=_registry())
     # --overwrite starts over.
     run_search(cfg, tmp_path / "run", registry=_registry(), overwrite=True)
