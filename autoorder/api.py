@@ -31,14 +31,14 @@ import keras  # noqa: E402
 from autoorder.benchmarking.protocol import run_benchmark  # noqa: E402
 from autoorder.core.config import Config, apply_values, from_dict, load_config  # noqa: E402
 from autoorder.core.errors import ConfigError, DataError  # noqa: E402
-from autoorder.core.fileio import read_json  # noqa: E402
 from autoorder.data.images import BadImage, resize_images  # noqa: E402
 from autoorder.run.deploy import export_run  # noqa: E402
 from autoorder.run.evaluate import evaluate_manifest  # noqa: E402
-from autoorder.run.predict import load_best_model  # noqa: E402
+from autoorder.run.predict import image_size_of, load_best_model  # noqa: E402
+from autoorder.run.runfiles import read_labels  # noqa: E402
 from autoorder.run.search import run_search  # noqa: E402
 from autoorder.schema.benchmark import BenchmarkResult  # noqa: E402
-from autoorder.schema.results import LABELS, RunResults, read_results  # noqa: E402
+from autoorder.schema.results import RunResults, read_results  # noqa: E402
 
 Log = Callable[[str], None]
 PREDICT_BATCH = 64
@@ -73,7 +73,7 @@ class Run:
     @property
     def classes(self) -> list[str]:
         """Class names in the order of the model's outputs."""
-        return [str(c) for c in read_json(self.path / LABELS, "labels file")]
+        return read_labels(self.path)
 
     def leaderboard(self) -> list[dict]:
         """Scored trials, best first (equal scores: the faster first)."""
@@ -86,7 +86,7 @@ class Run:
     def best_model(self) -> keras.Model:
         """best_model.keras, loaded in safe mode (cached)."""
         if self._model is None:
-            self._model = load_best_model(self.path)
+            self._model = load_best_model(self.path, self.classes)
         return self._model
 
     def predict(self, images: Any, orders: Any = None) -> np.ndarray:
@@ -96,7 +96,7 @@ class Run:
         photo's order is unknown (0).
         """
         model = self.best_model()
-        size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
+        size = image_size_of(model)
         try:
             pixels = resize_images(np.asarray(images), size)
         except BadImage as e:
@@ -130,7 +130,10 @@ def search(
     log: Log | None = None,
 ) -> Run:
     """Run (or resume) the search of `config` (a YAML path, a dict or a Config) into `out`."""
-    results = run_search(_config(config, overrides), out, overwrite=overwrite, log=log)
+    cfg = _config(config, overrides)
+    for w in cfg.warnings():
+        (log or (lambda line: None))(f"warning: {w}")
+    results = run_search(cfg, out, overwrite=overwrite, log=log)
     return Run(out, results)
 
 

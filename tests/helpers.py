@@ -8,9 +8,12 @@ import numpy as np
 from PIL import Image
 
 
-def write_image(path: Path, size: int = 16, value: int = 128, mode: str = "RGB") -> Path:
+def write_image(path: Path, size: int = 16, value: int = 128, mode: str = "RGB", mark: int | None = None) -> Path:
+    """A flat image; `mark` sets one corner pixel, so that the photos of two objects are different files."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.full((size, size, 3), value, dtype=np.uint8)
+    if mark is not None:
+        arr[0, 0] = mark % 256
     Image.fromarray(arr, "RGB").convert(mode).save(path)
     return path
 
@@ -24,14 +27,14 @@ def write_manifest(root: Path, rows: list[list], header=("image", "label", "orde
 
 
 def simple_dataset(root: Path, classes=("a", "b"), objects_per_class=4, size=16) -> Path:
-    """Each object: 3 photos with orders 1,2,3; class decides the brightness."""
+    """Each object: 3 photos with orders 1,2,3; class decides the brightness, the object one corner pixel."""
     rows = []
     for ci, c in enumerate(classes):
         for k in range(objects_per_class):
             obj = f"{c}{k}"
             for order in (1, 2, 3):
                 rel = f"img/{obj}_{order}.png"
-                write_image(root / rel, size, value=(40 + 70 * ci + 10 * order) % 256)
+                write_image(root / rel, size, value=(40 + 70 * ci + 10 * order) % 256, mark=k)
                 rows.append([rel, c, order, obj])
     return write_manifest(root, rows)
 

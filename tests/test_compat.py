@@ -138,7 +138,9 @@ def test_save_best_epoch_saves_through_its_private_hook(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["_try_build", "_build_hypermodel", "_populate_initial_space", "_get_tuner_fname", "_is_worker", "_get_checkpoint_fname"]
+    "name",
+    ["_try_build", "_build_hypermodel", "_populate_initial_space", "_get_tuner_fname", "_is_worker", "_get_checkpoint_fname",
+     "_run_and_update_trial"],
 )
 def test_tuner_private_hooks_exist(name):
     assert callable(getattr(kt.Tuner, name, None)), f"kt.Tuner.{name} is gone: update autoorder.compat.keras_tuner.TunerHooks"
@@ -148,6 +150,17 @@ def test_tuner_calls_its_hooks_where_autoorder_relies_on_it():
     assert "self._try_build(" in inspect.getsource(kt.Tuner.load_model)
     base = inspect.getsource(kt.engine.base_tuner.BaseTuner)
     assert "self._populate_initial_space()" in base and "self._get_tuner_fname()" in base and "self._is_worker()" in base
+
+
+def test_only_a_fatal_error_passes_keras_tuners_catch_all_around_a_trial():
+    """A write error inside a trial becomes `FatalWriteError`, which must end the search."""
+    source = inspect.getsource(kt.engine.base_tuner.BaseTuner._try_run_and_update_trial)
+    assert "self._run_and_update_trial(" in source and "isinstance(e, errors.FatalError)" in source
+    from autoorder.compat.keras_tuner import FatalWriteError
+    from autoorder.core.errors import WriteError
+
+    e = FatalWriteError("Cannot write 'x' in the folder 'y': no space left on the device (ENOSPC).", 28, "y")
+    assert isinstance(e, kt.errors.FatalError) and isinstance(e, WriteError) and e.errno == 28 and str(e).startswith("Cannot")
 
 
 def test_oracle_bookkeeping(tmp_path):

@@ -32,6 +32,7 @@ def format_ranking(results: RunResults, top: int = 10) -> str:
     if base is not None and base.test_accuracy is not None:
         lines.append(f"baseline: always {base.label!r} (most frequent training class)  val_accuracy {base.val_accuracy:.4f}  test_accuracy {base.test_accuracy:.4f}")
     lines += [f"warning: {w}" for w in results.warnings]
+    lines += [f"warning: {w}" for w in (results.dataset.warnings if results.dataset is not None else [])]
     return "\n".join(lines)
 
 

@@ -153,6 +153,8 @@ def search(
     from autoorder.distributed.worker import run_worker  # lazy: imports TensorFlow
     from autoorder.run.search import run_search  # lazy: imports TensorFlow
 
+    for w in cfg.warnings():
+        echo_err(f"warning: {w}")
     if dist_role is not None and dist_role.is_worker:
         summary = run_worker(cfg, out, dist_role, log=echo_err)
         click.echo(f"worker {summary['worker']}: {summary['trials']} trial(s) run; the chief at {summary['chief']} has the results")
@@ -178,6 +180,8 @@ def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, 
     start_tensorflow()
     from autoorder.benchmarking.protocol import run_benchmark  # lazy: imports TensorFlow
 
+    for w in cfg.warnings():
+        echo_err(f"warning: {w}")
     out = out or Path("benchmarks") / config.stem
     command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     result = run_benchmark(cfg, out, seeds=seeds, overwrite=overwrite, log=echo_err, command=command)

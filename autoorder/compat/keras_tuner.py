@@ -9,7 +9,8 @@
   `keras_tuner.src.distribute.oracle_client.OracleClient`.
 - Private methods of `kt.Tuner` that autoorder overrides or calls: `_try_build`,
   `_build_hypermodel`, `_populate_initial_space`, `_get_tuner_fname`, `_is_worker`,
-  `_get_checkpoint_fname`. `TunerHooks` maps them to public names, so the tuner itself overrides
+  `_get_checkpoint_fname`, `_run_and_update_trial` (inside Keras Tuner's catch-all that marks
+  a trial failed; only `kt.errors.FatalError` passes through it). `TunerHooks` maps them to public names, so the tuner itself overrides
   only public methods.
 - Module-level `print` of `keras_tuner.src.engine.base_tuner` ("Reloading Tuner from ..."),
   `engine.oracle` ("Search: Running Trial #...", "Best val_accuracy So Far", retries),
@@ -40,8 +41,8 @@ from keras_tuner.src.engine import trial as _kt_trial
 from keras_tuner.src.engine import tuner_utils as _tuner_utils
 from keras_tuner.src.engine.tuner import maybe_distribute as _maybe_distribute
 
-from autoorder.core.errors import RunError
-from autoorder.core.fileio import write_text
+from autoorder.core.errors import RunError, WriteError
+from autoorder.core.fileio import read_regular, write_text
 
 TunerCallback = _tuner_utils.TunerCallback
 maybe_distribute = _maybe_distribute
@@ -63,9 +64,9 @@ def atomic_save_json(path: str, obj: Any) -> str:
 
 def checked_load_json(path: str) -> Any:
     """Keras Tuner's state reader, with a message that names a torn or corrupt file."""
+    data = read_regular(path, "Search state file", "a JSON file written by Keras Tuner")
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.loads(f.read())
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(
             f"Search state file {path!r} is corrupt ({e}). Delete that file's trial folder to rerun the trial, "
@@ -130,6 +131,10 @@ class BestEpochCheckpoint(_tuner_utils.SaveBestEpoch):
 
 
 # ----- the tuner's private hooks under public names ---------------------------------------------
+class FatalWriteError(WriteError, kt.errors.FatalError):
+    """A `WriteError` raised inside a trial: Keras Tuner lets a `FatalError` end the search."""
+
+
 class TunerHooks(kt.Tuner):
     """`kt.Tuner` with its private hooks exposed under public names (override these instead)."""
 
@@ -158,6 +163,14 @@ class TunerHooks(kt.Tuner):
         return self._get_checkpoint_fname(trial_id)
 
     # Keras Tuner's names, routed to the public ones above.
+    def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> Any:
+        # A full disk or an unwritable folder would fail this trial and then every later one:
+        # stop the search with its message instead (the trial resumes like an interrupted one).
+        try:
+            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        except WriteError as e:
+            raise FatalWriteError(str(e), e.errno, e.folder) from None
+
     def _try_build(self, hp: Any) -> Any:
         return self.build_for_trial(hp)
 

@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from autoorder.core.errors import ConfigError, describe, did_you_mean
+from autoorder.core.fileio import read_regular
+from autoorder.core.safeyaml import load_yaml
 
 # Hyperparameter names shared by the search space, results, reports and tests.
 HP_BACKBONE = "backbone"
@@ -37,10 +39,18 @@ ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DISTRIBUTIONS = ("mirrored",)
 SCHEDULES = ("cosine", "constant")
-# How a search runs, not what it finds: changing them does not block a resume.
-OPERATIONAL_KEYS = ("cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout")
+# How a search runs, not what it finds: changing them does not block a resume. The duplicate
+# switches only decide whether data is accepted; accepted data is pinned by its fingerprint.
+OPERATIONAL_KEYS = (
+    "cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout", "data.on_duplicate", "data.allow_shared_images",
+)
 # How far a search goes: raising them on an existing run keeps its trials and runs only new ones.
 GROWTH_KEYS = ("tuner.max_trials", "tuner.time_budget")
+# Seeds reach scikit-learn (random_state < 2**32), numpy's legacy seeding (the same) and
+# TensorFlow (int64), plus small offsets (split seed + 1, benchmark seeds seed + i): int32 fits all.
+MAX_SEED = 2**31 - 1
+MAX_CONFIG_BYTES = 2**20  # a config is a few KB; anything near this is not a config
+DEFAULT_PLUGIN_PATHS = ("plugins",)
 
 
 class _Invalid(Exception):
@@ -197,7 +207,7 @@ def _f(default: Any, spec: Spec, doc: str = "") -> Any:
 class SplitConfig:
     val: float = _f(0.15, _float(0.0, 0.5, lo_open=True), "fraction of objects for validation")
     test: float = _f(0.15, _float(0.0, 0.5, lo_open=True), "fraction of objects for the held-out test")
-    seed: int = _f(0, _int(0), "seed of the grouped, stratified split")
+    seed: int = _f(0, _int(0, MAX_SEED), "seed of the grouped, stratified split")
 
 
 @dataclass(frozen=True)
@@ -208,6 +218,10 @@ class DataConfig:
     split: SplitConfig = _f(None, None)
     on_bad_image: str = _f("error", _str(["error", "skip"]), "stop with the list of bad rows, or skip them")
     max_image_pixels: int = _f(50_000_000, _int(1), "larger images are refused from the header (decompression bombs)")
+    on_duplicate: str = _f(
+        "error", _str(["error", "warn"]), "the same image twice in one object, or under two labels: stop, or warn and go on"
+    )
+    allow_shared_images: bool = _f(False, _bool, "the same image under two object ids (it may land in train and test)")
 
 
 @dataclass(frozen=True)
@@ -229,7 +243,7 @@ class TunerConfig:
     algorithm: str = _f("random", _str(ALGORITHMS), "random | bayesian | hyperband")
     max_trials: int = _f(10, _int(1), "trials to run (hyperband: max epochs per trial is `epochs`)")
     epochs: int = _f(20, _int(1), "epochs per trial (early stopping may end a trial sooner)")
-    seed: int = _f(0, _int(0), "seed of the oracle and of model initialisation")
+    seed: int = _f(0, _int(0, MAX_SEED), "seed of the oracle and of model initialisation")
     patience: int = _f(5, _int(0), "early stopping patience on val_accuracy (0: off)")
     schedule: str = _f("cosine", _str(SCHEDULES), "learning rate: cosine (warmup, then cosine decay) or constant")
     warmup_epochs: float = _f(1.0, _float(0.0, 100.0), "cosine: epochs of linear warmup to the learning rate")
@@ -275,6 +289,17 @@ class Config:
     def plugin_paths(self) -> list[Path]:
         return [resolve_path(self.base_dir, p) for p in self.plugins.paths]
 
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant: plugins.paths folders that do not exist (the default
+        `plugins` folder may be absent)."""
+        if self.plugins.paths == DEFAULT_PLUGIN_PATHS:
+            return []
+        return [
+            f"plugins.paths in {self.source} names the folder {str(p)!r}, which does not exist; no plugins are loaded from it"
+            for p in self.plugin_paths()
+            if not p.exists()
+        ]
+
     def weights_value(self) -> str | None:
         w = self.space.weights
         if w is None or w == "imagenet":
@@ -309,7 +334,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     for key in raw:
         if key not in fields:
             raise ConfigError(
-                f"Unknown key {prefix + str(key)!r} in {source}. Expected one of "
+                f"Unknown key {_key_repr(prefix, key)} in {source}. Expected one of "
                 f"{sorted(fields)}.{did_you_mean(key, fields)}"
             )
     values = {}
@@ -346,7 +371,7 @@ def from_dict(raw: Any, source: str = "<dict>", base_dir: str | Path = ".") -> C
     for key in raw:
         if key not in _SECTIONS:
             raise ConfigError(
-                f"Unknown key {str(key)!r} in {source}. Expected one of {sorted(_SECTIONS)}."
+                f"Unknown key {_key_repr('', key)} in {source}. Expected one of {sorted(_SECTIONS)}."
                 f"{did_you_mean(key, _SECTIONS)}"
             )
     if "data" not in raw:
@@ -375,28 +400,19 @@ def _check_cross(cfg: Config) -> None:
         )
 
 
+def _key_repr(prefix: str, key: Any) -> str:
+    return repr(prefix + key) if isinstance(key, str) and len(key) <= 80 else prefix + describe(key)
+
+
 def read_yaml(path: str | Path) -> Any:
+    """A config file: a regular file (a FIFO would block) of UTF-8 YAML, read with bounded safe_load."""
     path = Path(path)
+    data = read_regular(path, "Config file", "a YAML file", ConfigError, limit=MAX_CONFIG_BYTES)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"Config file {str(path)!r} does not exist.") from None
-    except IsADirectoryError:
-        raise ConfigError(f"Config file {str(path)!r} is a folder. Expected a YAML file.") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text (byte {e.start}).") from None
-    except OSError as e:
-        raise ConfigError(f"Config file {str(path)!r} cannot be read: {e.strerror}.") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(
-            f"Config file {str(path)!r} is not valid YAML{where}: {problem}. "
-            "(Python tags such as !!python/object are refused: configs are read with yaml.safe_load.)"
-        ) from None
+    return load_yaml(text, f"Config file {str(path)!r}")
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:
@@ -407,10 +423,7 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     parts = [p for p in key.strip().split(".")]
     if not all(parts):
         raise ConfigError(f"The --set option must be KEY=VALUE with a dotted key. Got {item!r} instead.")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"The value in --set {item!r} is not valid YAML.") from None
+    value = load_yaml(text, f"The value in --set {describe(item)}") if text.strip() else None
     return parts, value
 
 

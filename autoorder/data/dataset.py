@@ -1,4 +1,8 @@
-"""A manifest turned into arrays: decoded images, order values, label ids and the split."""
+"""A manifest turned into arrays: decoded images, order values, label ids and the split.
+
+Everything that can be checked before decoding is (the split, the memory the decoded images
+need); after decoding, the same file content on two rows is checked (`autoorder.data.duplicates`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from typing import Callable
 import numpy as np
 
 from autoorder.core.config import Config
+from autoorder.core.environment import available_memory
 from autoorder.core.errors import DataError
+from autoorder.data.duplicates import CROSS_LABEL, REPEATED, SHARED, DuplicateReport, check_duplicates
 from autoorder.data.images import LoadReport, load_images
 from autoorder.data.manifest import Manifest, Row, check_labels, read_manifest
 from autoorder.data.split import SPLITS, grouped_split
@@ -37,6 +43,8 @@ class Dataset:
     split: np.ndarray
     report: LoadReport
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    digests: list[str | None] = field(default_factory=list)  # sha256 of each row's file
+    duplicates: DuplicateReport = field(default_factory=DuplicateReport)
     _fingerprint: str | None = field(default=None, repr=False)  # arrays are never changed after loading
 
     def indices(self, name: str) -> np.ndarray:
@@ -70,7 +78,7 @@ class Dataset:
 
     def _compute_fingerprint(self) -> str:
         h = hashlib.sha256()
-        h.update(self.images.tobytes())
+        h.update(np.ascontiguousarray(self.images).data)  # the same bytes as tobytes(), without a copy
         h.update(self.orders.tobytes())
         h.update(self.y.tobytes())
         h.update("\n".join(self.split.tolist()).encode())
@@ -93,10 +101,19 @@ class Dataset:
             exif_rotated=self.report.exif_rotated,
             skipped_rows=[SkippedRow(line=ln, reason=r) for ln, r in self.skipped],
             fingerprint=self.fingerprint(),
+            repeated_images=self.duplicates.counts[REPEATED],
+            cross_label_images=self.duplicates.counts[CROSS_LABEL],
+            shared_images=self.duplicates.counts[SHARED],
+            warnings=list(self.duplicates.warnings),
         )
 
     def split_rows(self) -> list[list]:
-        return [[r.line, r.path, r.label, r.order, r.group, s] for r, s in zip(self.rows, self.split.tolist())]
+        """Rows of split.csv (`schema.results.SPLIT_HEADER`): the file digest lets a refused resume name a changed image."""
+        digests = self.digests or [None] * len(self.rows)
+        return [
+            [r.line, r.path, r.label, r.order, r.group, s, d or ""]
+            for r, s, d in zip(self.rows, self.split.tolist(), digests)
+        ]
 
 
 def _bad_rows_error(manifest: Manifest, bad: list[tuple[Row, str]]) -> DataError:
@@ -110,13 +127,43 @@ def _bad_rows_error(manifest: Manifest, bad: list[tuple[Row, str]]) -> DataError
     )
 
 
+def _gib(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**10:.0f} KiB"
+
+
+def check_memory(manifest: Manifest, n: int, size: int) -> None:
+    """Refuse, before decoding, images that cannot fit in memory once decoded."""
+    need = n * size * size * 3
+    free = available_memory()
+    if free is not None and need > free:
+        raise DataError(
+            f"Manifest {str(manifest.path)!r}: its {n:,} images decoded at {size}x{size} px need about {_gib(need)} "
+            f"of memory ({n:,} x {size} x {size} x 3 bytes), but only {_gib(free)} is available. Expected data "
+            "that fits: lower data.image_size, or use fewer rows."
+        )
+
+
 def load_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """Read the manifest, decode every image, split by object."""
+    """Read the manifest, check what can be checked, decode every image, check duplicates, split by object."""
     columns = dict(cfg.data.columns)
     manifest = read_manifest(cfg.manifest_path(), columns)
     check_labels(manifest)
     rows = list(manifest.rows)
-    images, report = load_images([r.image for r in rows], cfg.data.image_size, cfg.data.max_image_pixels, progress)
+    split_cfg = cfg.data.split
+    # A split that cannot work fails now, not after decoding (skipping rows only makes it worse).
+    grouped_split([r.group for r in rows], [r.label for r in rows], split_cfg.val, split_cfg.test, split_cfg.seed, str(manifest.path))
+    check_memory(manifest, len(rows), cfg.data.image_size)
+    try:
+        images, report = load_images([r.image for r in rows], cfg.data.image_size, cfg.data.max_image_pixels, progress)
+    except MemoryError:
+        raise DataError(
+            f"Manifest {str(manifest.path)!r}: its {len(rows):,} images at {cfg.data.image_size}px do not fit in memory. "
+            "Lower data.image_size, or use fewer rows."
+        ) from None
+    digests = [report.digests.get(i) for i in range(len(rows))]
     skipped: list[tuple[int, str]] = []
     if report.bad:
         bad = [(rows[i], why) for i, why in report.bad]
@@ -126,12 +173,14 @@ def load_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None
         keep[[i for i, _ in report.bad]] = False
         skipped = [(r.line, why) for r, why in bad]
         rows = [r for r, k in zip(rows, keep) if k]
+        digests = [d for d, k in zip(digests, keep) if k]
         images = images[keep]
         if not rows:
             raise _bad_rows_error(manifest, bad)
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:
         raise DataError(f"Manifest {str(manifest.path)!r}: after skipping bad images a single class {classes} is left.")
+    duplicates = check_duplicates(manifest.path, rows, digests, cfg.data.on_duplicate, cfg.data.allow_shared_images)
     index = {c: i for i, c in enumerate(classes)}
     groups = [r.group for r in rows]
     assignment = grouped_split(
@@ -148,5 +197,7 @@ def load_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None
         split=np.array([assignment[g] for g in groups]),
         report=report,
         skipped=skipped,
+        digests=digests,
+        duplicates=duplicates,
     )
 

@@ -1,16 +1,26 @@
-"""Decoding photos: header checks first, EXIF orientation applied, explicit RGB, resized."""
+"""Decoding photos: header checks first, EXIF orientation applied, explicit RGB, resized.
+
+Only regular files are opened (a FIFO would block a decoding thread forever), every failure
+becomes a `BadImage` with its reason (never an exception that escapes the thread), and each
+decoded file's content digest is kept for the duplicate and leakage checks.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from autoorder.core.fileio import special_kind
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
@@ -26,6 +36,7 @@ class LoadReport:
     conversions: dict[str, int] = field(default_factory=dict)
     exif_rotated: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    digests: dict[int, str] = field(default_factory=dict)  # index -> sha256 of the file's bytes
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, mode: str | None = None, rotated: bool = False) -> None:
@@ -71,18 +82,62 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([_resized(Image.fromarray(np.asarray(im, dtype=np.uint8), "RGB"), size) for im in images])
 
 
+def _open_regular(path: Path) -> Any:
+    """The file opened for reading, if it is a non-empty regular file; else BadImage."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise BadImage("file not found") from None
+    except ValueError:
+        raise BadImage("the path holds a NUL byte") from None
+    except OSError as e:
+        raise BadImage(f"cannot be opened ({e.strerror or e})") from None
+    try:
+        st = os.fstat(fd)
+        mode, nbytes = st.st_mode, st.st_size
+    except OSError as e:
+        os.close(fd)
+        raise BadImage(f"cannot be read ({e.strerror or e})") from None
+    problem = (
+        "is a folder, expected an image file" if stat.S_ISDIR(mode)
+        else f"is {special_kind(mode)}, not a regular file" if special_kind(mode)
+        else "empty file (0 bytes)" if nbytes == 0
+        else None
+    )
+    if problem:
+        os.close(fd)
+        raise BadImage(problem)
+    return os.fdopen(fd, "rb")
+
+
+def _digest(f: Any) -> str:
+    f.seek(0)
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str | None:
+    """The sha256 of a regular file's bytes; None when it cannot be read."""
+    try:
+        with _open_regular(Path(path)) as f:
+            return _digest(f)
+    except (BadImage, OSError):
+        return None
+
+
 def load_image(path: Path, size: int, max_pixels: int, report: LoadReport | None = None) -> np.ndarray:
     """One image as uint8 (size, size, 3). Raises BadImage with the reason."""
-    if not path.exists():
-        raise BadImage("file not found")
-    if path.is_dir():
-        raise BadImage("is a folder, expected an image file")
-    if path.stat().st_size == 0:
-        raise BadImage("empty file (0 bytes)")
+    return decode_file(path, size, max_pixels, report)[0]
+
+
+def decode_file(path: Path, size: int, max_pixels: int, report: LoadReport | None = None) -> tuple[np.ndarray, str]:
+    """One image as uint8 (size, size, 3), and the sha256 of its file. Raises BadImage with the reason."""
     try:
-        with warnings.catch_warnings():
+        with _open_regular(Path(path)) as f, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(f) as im:
                 fmt = im.format
                 if fmt not in SUPPORTED_FORMATS:
                     raise BadImage(f"unsupported format {fmt}; expected one of {list(SUPPORTED_FORMATS)}")
@@ -101,9 +156,12 @@ def load_image(path: Path, size: int, max_pixels: int, report: LoadReport | None
                 rgb = _to_rgb(im)
                 if report is not None and mode != "RGB":
                     report.count(mode)
-                return _resized(rgb, size)
+                pixels = _resized(rgb, size)
+            return pixels, _digest(f)
     except BadImage:
         raise
+    except MemoryError:
+        raise BadImage("does not fit in memory to be decoded") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise BadImage(f"refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
@@ -128,10 +186,14 @@ def load_images(
 
     def one(i: int) -> None:
         try:
-            out[i] = load_image(paths[i], size, max_pixels, report)
+            out[i], digest = decode_file(paths[i], size, max_pixels, report)
+            report.digests[i] = digest
         except BadImage as e:
             with report._lock:
                 report.bad.append((i, str(e)))
+        except Exception as e:  # noqa: BLE001 - a decoder's own failure: named on its row, never a traceback
+            with report._lock:
+                report.bad.append((i, f"cannot be decoded ({type(e).__name__}: {e})"))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, _ in enumerate(pool.map(one, range(len(paths))), start=1):

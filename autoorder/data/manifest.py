@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoorder.core.errors import DataError, describe, did_you_mean
+from autoorder.core.fileio import read_regular
 
 MAX_ORDER = 1000  # upload positions beyond this are almost surely a wrong column
 UNKNOWN_ORDER = 0  # the order value used for a missing or invalid order at predict time
+PATH_MAX = 4096  # bytes of a whole path (Linux); longer paths fail in the OS, so they fail here, on their row
+OTHER_DELIMITERS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,7 @@ def check_manifest_path(path: str | Path) -> None:
 
 
 def _read_text(path: Path) -> str:
-    check_manifest_path(path)
-    data = path.read_bytes()
+    data = read_regular(path, "Manifest", "a CSV file", DataError)  # a FIFO is refused, never waited on
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -85,10 +87,38 @@ def parse_order(text: str, *, where: str, strict: bool) -> int:
     raise DataError(f"{where}: order must be an int in [1, {MAX_ORDER}]. Got {describe(text)} instead.")
 
 
+def _name_max(root: Path) -> int:
+    try:
+        return int(os.pathconf(root, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def check_path_text(root: Path, rel: str, where: str) -> None:
+    """A path the OS can take: no NUL byte, no name or whole path over the filesystem's limits."""
+    if "\x00" in rel:
+        raise DataError(f"{where}: image path {describe(rel)} holds a NUL byte. Expected a plain relative path.")
+    name_max = _name_max(root)
+    for part in rel.replace("\\", "/").split("/"):
+        n = len(part.encode("utf-8", "surrogateescape"))
+        if n > name_max:
+            raise DataError(
+                f"{where}: image path {describe(rel)} has a name of {n} bytes ({describe(part, 40)}); the filesystem "
+                f"allows {name_max}. Expected shorter file and folder names."
+            )
+    n = len(os.fsencode(root)) + 1 + len(rel.encode("utf-8", "surrogateescape"))
+    if n > PATH_MAX:
+        raise DataError(
+            f"{where}: image path {describe(rel)} makes a path of {n} bytes under {str(root)!r}; the OS allows "
+            f"{PATH_MAX}. Expected a shorter path."
+        )
+
+
 def safe_image_path(root: Path, rel: str, where: str) -> Path:
     """Resolve `rel` under `root`; refuse absolute paths and anything that escapes `root`."""
     if not rel.strip():
         raise DataError(f"{where}: the image path is empty. Expected a path relative to {str(root)!r}.")
+    check_path_text(root, rel, where)
     p = Path(rel.replace("\\", "/"))
     if p.is_absolute() or os.path.isabs(rel) or (len(rel) > 1 and rel[1] == ":"):
         raise DataError(
@@ -141,7 +171,7 @@ def read_manifest(
             optional = " (set data.columns.%s: null if your data has none)" % role if role in ("order", "group") else ""
             raise DataError(
                 f"Manifest {str(path)!r} has no column {name!r} (data.columns.{role}). "
-                f"Columns found: {header}.{did_you_mean(name, header)}{optional}"
+                f"Columns found: {describe(header, 200)}.{did_you_mean(name, header)}{optional}{delimiter_hint(header)}"
             )
         idx[role] = header.index(name)
 
@@ -188,6 +218,19 @@ def read_manifest(
     if not rows:
         raise DataError(f"Manifest {str(path)!r} has a header but no rows. Expected one row per image.")
     return Manifest(path, tuple(rows), "order" in idx, "group" in idx)
+
+
+def delimiter_hint(header: list[str]) -> str:
+    """' The header looks ';'-separated ...' when a one-column header holds another delimiter."""
+    if len(header) != 1:
+        return ""
+    for sep in OTHER_DELIMITERS:
+        if sep in header[0]:
+            return (
+                f" The header looks {sep!r}-separated ({len(header[0].split(sep))} fields); autoorder reads "
+                "comma-separated CSV. Save the manifest with commas as the delimiter."
+            )
+    return ""
 
 
 def check_labels(manifest: Manifest) -> None:

@@ -20,6 +20,7 @@ from keras_tuner.engine.trial import TrialStatus
 from autoorder.compat.keras_tuner import oracle_client, service_grpc
 from autoorder.core.config import Config
 from autoorder.core.errors import RunError
+from autoorder.core.fileio import make_folder
 from autoorder.data.dataset import Dataset
 from autoorder.distributed.roles import Role, search_signature
 from autoorder.distributed.wire import LEASE_SERVICE, METADATA_KEY, dumps, loads
@@ -40,7 +41,7 @@ def run_worker(
     log = log or (lambda line: None)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {str(out)!r} is a file. Expected a folder for the run.")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "run folder")  # a file in the way or a read-only disk: one message
     stages.quiet_framework()
     if cfg.tuner.deterministic:
         session.deterministic_ops()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,10 @@ import numpy as np
 from autoorder.compat.keras_tuner import BestEpochCheckpoint
 from autoorder.core import faults
 from autoorder.core.fileio import write_json
+from autoorder.model.saving import save_weights_atomic  # the one write path: atomic, free space checked first
 from autoorder.model.weights import set_weights
 
 OBJECTIVE = "val_accuracy"
-
-
-def save_weights_atomic(model: keras.Model, path: str | Path) -> None:
-    """`model.save_weights`, but a kill mid-write leaves the previous file whole."""
-    path = Path(path)
-    staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp.weights.h5")
-    model.save_weights(staging)
-    os.replace(staging, path)
 
 
 class AtomicSaveBestEpoch(BestEpochCheckpoint):

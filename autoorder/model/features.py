@@ -22,6 +22,7 @@ import numpy as np
 
 from autoorder.core.config import FREEZE_ALL, FREEZE_NONE
 from autoorder.core.errors import AutoOrderError, PluginError
+from autoorder.core.fileio import check_free_space, make_folder
 from autoorder.model.weights import set_weights
 
 CACHE_VERSION = "1"
@@ -187,9 +188,12 @@ class FeatureCache:
         if k in self._store:
             return self._store[k]
         disk = self._disk_path(k)
-        if disk is not None and disk.exists():
-            self._store[k] = np.load(disk, mmap_mode="r")
-            return self._store[k]
+        if disk is not None and disk.is_file():  # not a FIFO or a folder in its place
+            try:
+                self._store[k] = np.load(disk, mmap_mode="r")
+                return self._store[k]
+            except (OSError, ValueError, EOFError):  # a damaged spill file: computed again and replaced
+                pass
         cuts = [c for c in dict.fromkeys([*fill_cuts, cut]) if c != FREEZE_NONE]
         missing = [c for c in cuts if self.key(fp, data_fingerprint, c) not in self._store]
         self._fill(bank, name, image_size, missing, images, data_fingerprint, fp)
@@ -209,6 +213,7 @@ class FeatureCache:
         # Deep cuts are small: keep them in memory first, spill the large shallow ones.
         order = sorted(range(len(cuts)), key=lambda i: int(np.prod(shapes[i])))
         placed: dict[int, Any] = {}
+        spill: list[tuple[int, Path]] = []
         for i in order:
             nbytes = n * int(np.prod(shapes[i])) * 4
             k = self.key(fp, data_fp, cuts[i])
@@ -218,10 +223,15 @@ class FeatureCache:
                 self._memory_bytes += nbytes
             else:
                 path = self._disk_path(k)
-                path.parent.mkdir(parents=True, exist_ok=True)
                 # Per process: workers of a distributed search on one host share the spill folder.
-                tmp = path.with_suffix(f".{os.getpid()}.partial.npy")
-                placed[i] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shapes[i]))
+                spill.append((i, path.with_suffix(f".{os.getpid()}.partial.npy")))
+        if spill:
+            # A memory map on a full disk dies with SIGBUS on the first page it cannot back; its
+            # pages are allocated only when written, so every spilled cut must fit before any starts.
+            make_folder(spill[0][1].parent, "feature cache folder")
+            check_free_space(spill[0][1], sum(n * int(np.prod(shapes[i])) * 4 for i, _ in spill), "the feature cache")
+        for i, tmp in spill:
+            placed[i] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shapes[i]))
         arrays = [placed[i] for i in range(len(cuts))]
         if self.progress:
             self.progress(f"caching {name} features at {', '.join(cuts)} for {n} images (one backbone pass)")

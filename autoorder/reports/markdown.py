@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from autoorder.core.config import HP_BACKBONE, HP_FREEZE
+from autoorder.core.fileio import check_writable, make_folder
 from autoorder.schema.results import DatasetSummary, is_finite
 
 REPORT = "report.md"
@@ -71,6 +72,10 @@ class Doc:
     def __init__(self, folder: Path):
         self.folder = folder
         self.parts: list[str] = []
+        # A read-only folder, or a user's file named `plots`, fails here with one message, before
+        # any figure is drawn.
+        check_writable(folder, "report folder")
+        make_folder(folder / PLOTS_DIR, "plots folder")
 
     def add(self, *texts: str) -> None:
         self.parts.extend(texts)
@@ -105,6 +110,10 @@ def dataset_section(doc: Doc, ds: DatasetSummary | None) -> None:
         rows.append(["EXIF-rotated images", ds.exif_rotated])
     if ds.skipped_rows:
         rows.append(["skipped rows", len(ds.skipped_rows)])
+    for value, label in ((ds.repeated_images, "repeated images (same object)"), (ds.cross_label_images, "images under two labels"),
+                         (ds.shared_images, "images shared by two objects")):
+        if value:
+            rows.append([label, value])
     if ds.fingerprint:
         rows.append(["data fingerprint", ds.fingerprint])
     if not rows:
@@ -114,6 +123,8 @@ def dataset_section(doc: Doc, ds: DatasetSummary | None) -> None:
     splits = [s for s in ("train", "val", "test") if s in ips or s in ops]
     if splits:
         doc.add(table(["split", "images", "objects"], [[s, ips.get(s, "-"), ops.get(s, "-")] for s in splits], ["l", "r", "r"]))
+    if ds.warnings:
+        doc.add("Warnings about the data:", "\n".join(f"- {md(w)}" for w in ds.warnings))
     skipped = ds.skipped_rows
     if skipped:
         lines = [[r.line if r.line is not None else "?", r.reason] for r in skipped[:20]]

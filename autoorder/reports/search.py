@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
-from autoorder.core.config import FREEZE_ALL, FREEZE_NONE, HP_BACKBONE, HP_ENCODING
-from autoorder.core.errors import RunError
-from autoorder.core.fileio import needs_escape, write_text
+from autoorder.core.config import FREEZE_ALL, FREEZE_NONE, HP_BACKBONE, HP_ENCODING, MAX_CONFIG_BYTES
+from autoorder.core.errors import AutoOrderError, RunError
+from autoorder.core.fileio import needs_escape, read_regular, write_text
+from autoorder.core.safeyaml import load_yaml
 from autoorder.core.version import __version__
 from autoorder.reports import plots
 from autoorder.reports.markdown import (
@@ -63,14 +62,15 @@ def _unescape_cell(value: str) -> str:
 
 # ----- reading the run folder ------------------------------------------------------------------
 def _load_config(run_dir: Path) -> tuple[str | None, dict]:
+    """The run's config text and data; a damaged or hostile one only costs the report its search-space ordering."""
     path = run_dir / RESOLVED
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular(path, "Run file", "a YAML file", RunError, MAX_CONFIG_BYTES).decode("utf-8")
+    except (AutoOrderError, UnicodeDecodeError):
         return None, {}
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:  # a damaged config only costs the report its search-space ordering
+        data = load_yaml(text, f"Run file {str(path)!r}", RunError)
+    except AutoOrderError:
         data = None
     return text, data if isinstance(data, dict) else {}
 
@@ -78,10 +78,10 @@ def _load_config(run_dir: Path) -> tuple[str | None, dict]:
 def _load_classes(run_dir: Path, results: RunResults) -> list[str]:
     path = run_dir / LABELS
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, "Run file", "a JSON file", RunError).decode("utf-8"))
         if isinstance(data, list):
             return [str(c) for c in data]
-    except (OSError, ValueError):
+    except (AutoOrderError, ValueError):
         pass
     return list(results.dataset.classes) if results.dataset is not None else []
 
@@ -89,11 +89,11 @@ def _load_classes(run_dir: Path, results: RunResults) -> list[str]:
 def read_predictions(run_dir: str | Path) -> list[dict] | None:
     """Rows of test_predictions.csv as dicts (order as int, 0 when unknown); None if the file is absent."""
     path = Path(run_dir) / TEST_PREDICTIONS
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    try:
+        text = read_regular(path, "The test predictions file", "a CSV file written by autoorder search").decode("utf-8")
+    except UnicodeDecodeError as e:
         raise RunError(f"The test predictions file {str(path)!r} cannot be read ({e}).") from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("order", "label", "predicted") if c not in (reader.fieldnames or [])]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,10 @@ import keras
 import numpy as np
 
 from autoorder.compat.keras_tuner import maybe_distribute
-from autoorder.core.errors import RunError
+from autoorder.core.errors import AutoOrderError, RunError
 from autoorder.core.fileio import write_csv, write_json
+from autoorder.model.saving import save_model_atomic
+from autoorder.run.runfiles import check_weights_file
 from autoorder.schema.results import BEST_MODEL, LABELS, TEST_PREDICTIONS, BestModel, OrderAccuracy, TrialRecord
 
 
@@ -25,13 +26,20 @@ def export_best(tuner: Any, space: Any, best_trial: TrialRecord, data: Any, out:
             "distributed search must use the chief's run folder (a shared folder across hosts): copy their "
             "tuner/trial_* folders into it, then run the chief's command again to export."
         )
-    tuner.load_model(trial)  # builds via space.build and loads the checkpoint of its best epoch
+    what = f"the best trial's weights, trial {best_trial.id}"
+    check_weights_file(checkpoint, what)  # a truncated file is named, not an h5py traceback
+    try:
+        tuner.load_model(trial)  # builds via space.build and loads the checkpoint of its best epoch
+    except AutoOrderError:
+        raise
+    except Exception as e:  # noqa: BLE001 - weights that do not fit the trial's model: name the file
+        raise RunError(
+            f"The {what}, {str(checkpoint)!r}, cannot be loaded into its model: {type(e).__name__}: {str(e)[:300]}. "
+            "Restore the run folder from a backup, or rerun the search with --overwrite."
+        ) from e
     with maybe_distribute(tuner.distribution_strategy):
         model = space.export()
-    path = out / BEST_MODEL
-    tmp = out / (".tmp-" + BEST_MODEL)
-    model.save(tmp)
-    os.replace(tmp, path)
+    save_model_atomic(model, out / BEST_MODEL, what="the best model")
     write_json(out / LABELS, data.classes)
 
     idx = data.indices("test")

@@ -1,14 +1,18 @@
 """The run folder: created, resumed or overwritten, and the state that makes a resume safe.
 
 `run.json` holds the resolved config, the data fingerprint, versions and the start time. A
-resume is refused when the config (what the search finds, not how it runs) or the data changed;
-`tuner.max_trials` and `tuner.time_budget` say how far a search goes, so raising them grows the
-run instead. A run with nothing left to do is left as it is (`finished`).
+resume is refused when the config (what the search finds, not how it runs) or the data changed
+(naming the rows and images that changed), or when the trials on record lost their `tuner/`
+folder; `tuner.max_trials` and `tuner.time_budget` say how far a search goes, so raising them
+grows the run instead. A run with nothing left to do is left as it is (`finished`). The folder
+is checked writable before any data is read.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -16,13 +20,15 @@ from typing import Any
 
 from autoorder.core import config as C
 from autoorder.core.environment import versions
-from autoorder.core.errors import RunError
-from autoorder.core.fileio import clear_folder, read_json, write_csv, write_json, write_text
-from autoorder.schema.results import BEST_MODEL, RESOLVED, RESULTS, SPLIT_CSV, RunResults, read_results
+from autoorder.core.errors import AutoOrderError, RunError, describe
+from autoorder.core.fileio import check_writable, clear_folder, escape_cell, read_regular, write_csv, write_json, write_text
+from autoorder.data.images import file_digest
+from autoorder.data.manifest import read_manifest
+from autoorder.run.runfiles import RUN_STATE, TRIAL_SECONDS, read_run_state, read_trial_seconds
+from autoorder.schema.results import BEST_MODEL, RESOLVED, RESULTS, SPLIT_CSV, SPLIT_HEADER, RunResults, read_results
 
-RUN_STATE = "run.json"
 TUNER_DIR = "tuner"
-TRIAL_SECONDS = "trial_seconds.json"
+SHOWN = 20  # changed rows listed when a resume is refused
 
 
 def config_hash(resolved: dict) -> str:
@@ -60,8 +66,9 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
                 f"--out {str(out)!r} is not empty and is not an autoorder run; nothing was changed. "
                 "Choose an empty or new folder."
             )
-        state = read_json(state_path, "run state")
-        old = state.get("config", {})
+        state = read_run_state(out)
+        check_tuner_folder(out)
+        old = state["config"]
         if config_hash(old) != config_hash(resolved):
             changes = diff(C.without_operational(old, C.GROWTH_KEYS), C.without_operational(resolved, C.GROWTH_KEYS))
             raise RunError(
@@ -69,19 +76,69 @@ def prepare_run_dir(out: Path, resolved: dict, overwrite: bool) -> dict | None:
                 + "\n  ".join(changes[:20])
                 + "\nRerun with --overwrite to start over, or use another --out."
             )
+        check_writable(out, "run folder")
         return state
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "run folder")  # before any data is read: a read-only or full target fails now
     return None
 
 
-def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
-    """A resumed run must see the same images, orders and split."""
-    if previous is not None and previous.get("data_fingerprint") != fingerprint:
+def check_tuner_folder(out: Path) -> None:
+    """Trials on record need their tuner/ folder: without it Keras Tuner would silently start over."""
+    if (out / TUNER_DIR).is_dir():
+        return
+    finished = len(read_trial_seconds(out / TRIAL_SECONDS))
+    if finished or (out / RESULTS).exists():
+        record = f"{finished} finished trial(s) in {TRIAL_SECONDS}" if finished else RESULTS
         raise RunError(
-            f"Run folder {str(out)!r} was started on different data (images, orders or split changed: "
-            f"fingerprint {previous.get('data_fingerprint')} -> {fingerprint}); resuming is refused. "
-            "Rerun with --overwrite to start over, or use another --out."
+            f"Run folder {str(out)!r} has {record} but no {TUNER_DIR}/ folder, where Keras Tuner keeps the trials "
+            "(deleted or not copied?). Resuming would start the search over with a wrong trial count; nothing was "
+            f"changed. Restore {TUNER_DIR}/ from a backup, or rerun with --overwrite to start over."
         )
+
+
+def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
+    """A resumed run must see the same images, orders and split; a refusal names what changed."""
+    if previous is None or previous.get("data_fingerprint") == fingerprint:
+        return
+    try:
+        changes = changed_rows(out, previous)
+    except (AutoOrderError, OSError, ValueError, KeyError):  # the record itself is unreadable: the plain message
+        changes = []
+    listed = "".join(f"\n  {c}" for c in changes[:SHOWN]) + (f"\n  ... and {len(changes) - SHOWN} more" if len(changes) > SHOWN else "")
+    what = f" What changed:{listed}\n" if changes else " (images, orders or split changed: "
+    tail = "" if changes else f"fingerprint {previous.get('data_fingerprint')} -> {fingerprint}); "
+    raise RunError(
+        f"Run folder {str(out)!r} was started on different data; resuming is refused.{what}{tail}"
+        "Rerun with --overwrite to start over, or use another --out."
+    )
+
+
+def changed_rows(out: Path, previous: dict) -> list[str]:
+    """What differs between the rows in split.csv (with each image's sha256) and the manifest now."""
+    text = read_regular(out / SPLIT_CSV, "Run file", "the split.csv a search writes").decode("utf-8")
+    old_rows = list(csv.DictReader(io.StringIO(text)))
+    data = previous["config"]["data"]
+    manifest = read_manifest(data["manifest"], dict(data["columns"]))
+    old_by_path: dict[str, dict] = {}
+    for r in old_rows:
+        old_by_path.setdefault(r["image"], r)  # cells as written: escaped against spreadsheet formulas
+    changes, seen = [], set()
+    for row in manifest.rows:
+        cell = escape_cell(row.path)
+        old = old_by_path.get(cell)
+        where = f"line {row.line}: {describe(row.path, 60)}"
+        if old is None:
+            changes.append(f"{where}: a new row")
+            continue
+        seen.add(cell)
+        for key, now in (("label", row.label), ("order", str(row.order)), ("object_id", row.group)):
+            if old.get(key) != escape_cell(now):
+                changes.append(f"{where}: {key} {old.get(key)!r} -> {now!r}")
+        digest = old.get("sha256")
+        if digest and file_digest(row.image) != digest:
+            changes.append(f"{where}: the image file changed (its content differs from when the run started)")
+    changes += [f"{describe(p, 60)}: a row removed from the manifest" for p in old_by_path if p not in seen]
+    return changes
 
 
 def write_state(out: Path, resolved: dict, fingerprint: str, previous: dict | None, split_rows: list[list]) -> None:
@@ -89,7 +146,7 @@ def write_state(out: Path, resolved: dict, fingerprint: str, previous: dict | No
     started = (previous or {}).get("started") or time.strftime("%Y-%m-%dT%H:%M:%S")
     write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fingerprint, "versions": versions(), "started": started})
     write_text(out / RESOLVED, C.dump_yaml(resolved))
-    write_csv(out / SPLIT_CSV, ["line", "image", "label", "order", "object_id", "split"], split_rows)
+    write_csv(out / SPLIT_CSV, SPLIT_HEADER[: len(split_rows[0])] if split_rows else SPLIT_HEADER, split_rows)
 
 
 def finished(out: Path, resolved: dict, overwrite: bool = False) -> tuple[RunResults, dict, str] | None:
@@ -102,7 +159,7 @@ def finished(out: Path, resolved: dict, overwrite: bool = False) -> tuple[RunRes
     state_path = out / RUN_STATE
     if overwrite or not state_path.is_file() or not (out / RESULTS).is_file() or not (out / BEST_MODEL).is_file():
         return None
-    state = read_json(state_path, "run state")
+    state = read_run_state(out)
     old = state.get("config", {})
     if config_hash(old) != config_hash(resolved):
         return None  # the resume check explains what changed
@@ -116,7 +173,7 @@ def finished(out: Path, resolved: dict, overwrite: bool = False) -> tuple[RunRes
     tuner = resolved["tuner"]
     n = len(results.trials)
     budget = tuner.get("time_budget")
-    spent = sum(float(t.get("seconds") or 0.0) for t in _trial_times(out).values())
+    spent = sum(float(t.get("seconds") or 0.0) for t in read_trial_seconds(out / TRIAL_SECONDS).values())
     if n >= tuner["max_trials"]:
         return results, state, f"{n} trials, tuner.max_trials is {tuner['max_trials']}"
     if budget and spent >= budget:
@@ -131,12 +188,6 @@ def finished(out: Path, resolved: dict, overwrite: bool = False) -> tuple[RunRes
 
 def mark_finished(out: Path, resolved: dict) -> None:
     """Record in run.json how far the session that just wrote the results was asked to go."""
-    state = read_json(out / RUN_STATE, "run state")
+    state = read_run_state(out)
     state["finished"] = {k: resolved["tuner"].get(k) for k in ("max_trials", "time_budget")}
     write_json(out / RUN_STATE, state)
-
-
-def _trial_times(out: Path) -> dict:
-    path = out / TRIAL_SECONDS
-    times = read_json(path, "trial times") if path.is_file() else {}
-    return times if isinstance(times, dict) else {}

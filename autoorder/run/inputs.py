@@ -10,19 +10,17 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 
 from autoorder.core.errors import ConfigError, DataError, RunError
-from autoorder.core.fileio import read_json
+from autoorder.core.fileio import check_writable
 from autoorder.data.manifest import Manifest, read_manifest
-from autoorder.schema.results import BEST_MODEL, LABELS, RESOLVED, RunResults, read_results
+from autoorder.run.runfiles import read_labels, read_run_config
+from autoorder.schema.results import BEST_MODEL, RunResults, read_results
 
 # `autoorder export --format` -> Keras' `Model.export(format=...)`.
 EXPORT_FORMATS = {"savedmodel": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
 ONNX_MODULES = ("tf2onnx", "onnx")  # what Keras' ONNX export imports (the `onnx` extra)
-DEFAULT_MAX_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,9 @@ def open_run(run_dir: str | Path) -> FinishedRun:
     model = run_dir / BEST_MODEL
     if not model.is_file():
         raise RunError(f"{str(model)!r} does not exist. Expected a finished search in {str(run_dir)!r}.")
-    classes = read_json(run_dir / LABELS, "labels file")
-    if not isinstance(classes, list) or not classes:
-        raise RunError(f"The labels file {str(run_dir / LABELS)!r} must hold a list of class names. Got {classes!r} instead.")
-    data = _resolved(run_dir).get("data") or {}
-    columns = data.get("columns") or {"image": "image", "label": "label", "order": "order", "group": "object_id"}
-    return FinishedRun(run_dir, results, [str(c) for c in classes], dict(columns), int(data.get("max_image_pixels") or DEFAULT_MAX_PIXELS))
+    classes = read_labels(run_dir)  # checked: distinct names, at least two
+    data = read_run_config(run_dir).data  # checked like any config
+    return FinishedRun(run_dir, results, classes, dict(data.columns), int(data.max_image_pixels))
 
 
 def read_rows(run: FinishedRun, manifest: str | Path, *, need_label: bool = False) -> Manifest:
@@ -78,10 +73,12 @@ def read_rows(run: FinishedRun, manifest: str | Path, *, need_label: bool = Fals
 
 
 def check_out(out: str | Path, overwrite: bool) -> None:
-    """A file (or folder) to be written: refused when it exists, unless `overwrite`."""
+    """A file (or folder) to be written: refused when it exists, unless `overwrite`; its folder
+    must be writable (checked now, not after the work)."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise RunError(f"{str(out)!r} exists; nothing was written. Pass --overwrite to replace it, or choose another --out.")
+    check_writable(out.parent, "folder of --out")
 
 
 def check_export(fmt: str, out: str | Path, overwrite: bool) -> None:
@@ -98,14 +95,3 @@ def check_export(fmt: str, out: str | Path, overwrite: bool) -> None:
                 "Install the extra: pip install 'autoorder[onnx]' (tf2onnx, onnx; onnxruntime to run the model)."
             )
     check_out(out, overwrite)
-
-
-def _resolved(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RESOLVED
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"The resolved config {str(path)!r} does not exist. Expected a finished search in {str(run_dir)!r}.") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise RunError(f"The resolved config {str(path)!r} is corrupt ({type(e).__name__}).") from None
-    return data if isinstance(data, dict) else {}

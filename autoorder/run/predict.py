@@ -9,39 +9,71 @@ predicts through the same chunked path (`predict_probabilities`).
 from __future__ import annotations
 
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import keras
 import numpy as np
 
-from autoorder.core.errors import DataError, RunError
-from autoorder.core.fileio import write_csv
+from autoorder.core.errors import AutoOrderError, DataError, RunError, describe
+from autoorder.core.fileio import check_regular, write_csv
 from autoorder.core.stats import combine_views
 from autoorder.data.images import load_images
 from autoorder.data.manifest import Manifest
 from autoorder.run.inputs import FinishedRun, check_out, open_run, read_rows
-from autoorder.schema.results import BEST_MODEL
+from autoorder.run.runfiles import RESTORE
+from autoorder.schema.results import BEST_MODEL, LABELS
 
 PROBA_PREFIX = "probability_"  # --proba: one column per class, `probability_<class>`
 
 
-def load_best_model(run_dir: Path) -> keras.Model:
-    """RUN_DIR/best_model.keras, loaded in safe mode."""
+def image_size_of(model: Any) -> int | None:
+    """The square side of the model's image input, if it has one."""
+    for t in model.inputs:
+        shape = tuple(t.shape)
+        if len(shape) == 4 and shape[-1] == 3 and shape[1] == shape[2] and shape[1]:
+            return int(shape[1])
+    return None
+
+
+def load_best_model(run_dir: str | Path, classes: list[str] | None = None) -> Any:
+    """RUN_DIR/best_model.keras, loaded in safe mode and checked: inputs `image` (H x W x 3) and
+    `order`, one output per class of labels.json (when `classes` is given)."""
     path = Path(run_dir) / BEST_MODEL
     if not path.exists():
         raise RunError(f"{str(path)!r} does not exist. Expected a finished search in {str(run_dir)!r}.")
+    check_regular(path, "Model", "a .keras file written by autoorder search")
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"Model {str(path)!r} is not a .keras file (not a whole zip archive: truncated or foreign?). {RESTORE}")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
+    except AutoOrderError:
+        raise
     except Exception as e:  # noqa: BLE001 - a hostile or broken file must not escape as a traceback
-        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {e}") from None
+        raise RunError(f"Model {str(path)!r} cannot be loaded in safe mode: {type(e).__name__}: {describe(str(e), 300)}") from None
+    names = sorted(str(t.name) for t in getattr(model, "inputs", None) or [])
+    if names != ["image", "order"] or image_size_of(model) is None:
+        shapes = [f"{t.name} {tuple(t.shape)}" for t in getattr(model, "inputs", None) or []]
+        raise RunError(
+            f"Model {str(path)!r} is not an autoorder best model: its inputs are {describe(shapes, 200)}. Expected "
+            f"two inputs, 'image' (None, H, H, 3) and 'order' (None,). {RESTORE}"
+        )
+    outputs = getattr(model, "outputs", None) or []
+    width = outputs[0].shape[-1] if len(outputs) == 1 else None
+    if classes is not None and width != len(classes):
+        raise RunError(
+            f"Model {str(path)!r} has {width if width is not None else len(outputs)} output(s), but "
+            f"{str(Path(run_dir) / LABELS)!r} names {len(classes)} classes. Expected one output per class, in the order "
+            f"of labels.json (a model or labels file from another run?). {RESTORE}"
+        )
+    return model
 
 
 def predict_probabilities(run: FinishedRun, manifest: Manifest, log: Callable[[str], None] | None = None) -> np.ndarray:
     """Class probabilities (rows, classes) of the run's best model for every row of `manifest`."""
-    model = load_best_model(run.path)
-    size = next(int(t.shape[1]) for t in model.inputs if len(t.shape) == 4)
-    return _predict_in_chunks(model, manifest, size, run.max_pixels, log)
+    model = load_best_model(run.path, run.classes)
+    return _predict_in_chunks(model, manifest, image_size_of(model), run.max_pixels, log)
 
 
 def prediction_table(
@@ -76,7 +108,7 @@ def predict_manifest(
     log: Callable[[str], None] | None = None,
 ) -> int:
     """Write the predictions CSV of MANIFEST to `out`; returns the number of rows."""
-    check_out(out, overwrite)
+    check_out(out, overwrite)  # an unwritable target fails now, not after predicting
     run = open_run(run_dir)
     header, rows = prediction_table(run, read_rows(run, manifest), proba=proba, log=log)
     write_csv(out, header, rows)

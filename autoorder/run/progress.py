@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoorder.core import config as C
-from autoorder.core.fileio import read_json, write_json
+from autoorder.core.fileio import write_json
+from autoorder.run.runfiles import read_trial_seconds
 from autoorder.schema.results import is_finite
 
 Log = Callable[[str], None]
@@ -29,7 +30,7 @@ class Progress:
 
     def __init__(self, path: Path, total: int, log: Log):
         self.path = path
-        self.times: dict = read_json(self.path, "trial times") if self.path.exists() else {}
+        self.times: dict = read_trial_seconds(self.path)
         self.total = total
         self.log = log
         self.t0 = time.monotonic()

@@ -27,5 +27,6 @@ def validate_config(
     build_backbones(bank, cfg)
     progress = (lambda done, total: log(f"decoded {done}/{total} images")) if log else None
     data = load_dataset(cfg, progress=progress)
+    summary = data.summary()
     images = data.images[data.indices("train")[:PROBE_IMAGES]]
-    return data.summary(), space_warnings(cfg, registry, sample_probe(cfg, bank, images))
+    return summary, [*cfg.warnings(), *summary.warnings, *space_warnings(cfg, registry, sample_probe(cfg, bank, images))]

@@ -24,6 +24,7 @@ RESOLVED = "config.resolved.yaml"
 BEST_MODEL = "best_model.keras"
 LABELS = "labels.json"
 SPLIT_CSV = "split.csv"
+SPLIT_HEADER = ["line", "image", "label", "order", "object_id", "split", "sha256"]  # sha256: of the image file
 TEST_PREDICTIONS = "test_predictions.csv"
 
 COMPLETED = "COMPLETED"
@@ -114,6 +115,12 @@ class DatasetSummary:
     skipped_rows: list[SkippedRow] = field(default_factory=list)
     fingerprint: str | None = None
     name: str | None = None  # benchmarks: the generator's name, or the data folder's
+    # Rows whose image file repeats an earlier row's: in the same object, under another label,
+    # in another object (absent from files written before the check existed: 0).
+    repeated_images: int = 0
+    cross_label_images: int = 0
+    shared_images: int = 0
+    warnings: list[str] = field(default_factory=list)  # about the data (duplicates kept by data.on_duplicate: warn)
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from autoorder.core.config import (
@@ -177,3 +179,42 @@ def test_default_space_is_pretrained_and_learns():
 def test_recipe_keys_are_validated(key, value, match):
     with pytest.raises(ConfigError, match=match):
         cfg(tuner={key: value})
+
+
+@pytest.mark.parametrize("key", ["data.split.seed", "tuner.seed"])
+@pytest.mark.parametrize("value", [-1, 2**31, 99999999999])
+def test_every_seed_is_bounded_where_numpy_and_scikit_learn_accept_it(key, value):
+    section, *rest = key.split(".")
+    raw = {"data": {"manifest": "m.csv"}}
+    node = raw.setdefault(section, {})
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value
+    with pytest.raises(ConfigError, match=rf"'{key}' key in .* must be an int in \[0, 2147483647\]. Got {value} instead"):
+        from_dict(raw)
+    node[rest[-1]] = 2**31 - 1
+    from_dict(raw)
+
+
+def test_duplicate_and_leakage_switches_have_defaults_and_are_checked():
+    cfg = from_dict({"data": {"manifest": "m.csv"}})
+    assert cfg.data.on_duplicate == "error" and cfg.data.allow_shared_images is False
+    with pytest.raises(ConfigError, match=r"'data.on_duplicate' .* one of \['error', 'warn'\]. Got 'skip'"):
+        from_dict({"data": {"manifest": "m.csv", "on_duplicate": "skip"}})
+
+
+def test_a_missing_plugin_folder_is_a_warning_unless_it_is_the_default(tmp_path):
+    assert from_dict({"data": {"manifest": "m.csv"}}, "c.yaml", tmp_path).warnings() == []  # `plugins` beside the config
+    cfg = from_dict({"data": {"manifest": "m.csv"}, "plugins": {"paths": ["mine"]}}, "c.yaml", tmp_path)
+    assert cfg.warnings() == [f"plugins.paths in c.yaml names the folder '{tmp_path / 'mine'}', which does not exist; no plugins are loaded from it"]
+    (tmp_path / "mine").mkdir()
+    assert cfg.warnings() == []
+
+
+def test_config_files_are_read_bounded(tmp_path):
+    (tmp_path / "c.yaml").write_text("data:\n  manifest: m.csv\n  manifest: n.csv\n")
+    with pytest.raises(ConfigError, match=r"the key 'manifest' appears twice, at line 2 and line 3"):
+        load_config(tmp_path / "c.yaml")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(ConfigError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        load_config(tmp_path / "fifo.yaml")

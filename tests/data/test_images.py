@@ -1,8 +1,12 @@
+import hashlib
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from autoorder.data.images import BadImage, LoadReport, load_image, load_images
+from autoorder.data import images
+from autoorder.data.images import BadImage, LoadReport, file_digest, load_image, load_images
 
 
 def _rgb(size=(20, 10)):
@@ -93,3 +97,30 @@ def test_load_many_collects_bad_rows(tmp_path):
     _rgb().save(good)
     arr, rep = load_images([good, tmp_path / "missing.png", good], 8, 10**7)
     assert arr.shape == (3, 8, 8, 3) and rep.bad == [(1, "file not found")]
+
+
+def test_only_regular_files_are_opened_and_every_failure_stays_on_its_row(tmp_path):
+    good = tmp_path / "good.png"
+    _rgb().save(good)
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "dir.png").mkdir()
+    arr, rep = load_images([good, tmp_path / "fifo.png", tmp_path / "dir.png", tmp_path / "a\x00b.png", good], 8, 10**7)
+    assert [(i, why) for i, why in rep.bad] == [
+        (1, "is a FIFO (named pipe), not a regular file"),
+        (2, "is a folder, expected an image file"),
+        (3, "the path holds a NUL byte"),
+    ]
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert rep.digests == {0: digest, 4: digest} and file_digest(good) == digest and file_digest(tmp_path / "fifo.png") is None
+
+
+def test_a_decoders_unexpected_error_is_a_bad_row_not_a_traceback(tmp_path, monkeypatch):
+    good = tmp_path / "good.png"
+    _rgb().save(good)
+
+    def broken(*a, **k):
+        raise RuntimeError("decoder bug")
+
+    monkeypatch.setattr(images, "_to_rgb", broken)
+    _, rep = load_images([good], 8, 10**7)
+    assert rep.bad == [(0, "cannot be decoded (RuntimeError: decoder bug)")]

@@ -1,6 +1,7 @@
 """CSV manifests: rows, columns, paths kept inside the data folder, clear errors."""
 
 import os
+import re
 
 import pytest
 
@@ -90,3 +91,31 @@ def test_lenient_order_at_predict_time(tmp_path):
     m = read_manifest(p, COLS, strict_order=False)
     assert [r.order for r in m.rows] == [UNKNOWN_ORDER, 7, UNKNOWN_ORDER]
 
+
+
+@pytest.mark.parametrize(
+    "path, match",
+    [
+        ("img/a\x00b.png", r"line 2: image path 'img/a\\x00b.png' holds a NUL byte"),
+        ("img/" + "n" * 256 + ".png", r"line 2: image path .* has a name of 260 bytes .*; the filesystem allows 255"),
+        ("img/" + "é" * 128 + ".png", r"has a name of 260 bytes"),  # bytes, not characters
+        ("d/" * 2100 + "x.png", r"line 2: image path .* makes a path of \d+ bytes under .*; the OS allows 4096"),
+    ],
+)
+def test_paths_the_os_would_refuse_are_refused_on_their_row(tmp_path, path, match):
+    write_manifest(tmp_path, [[path, "a", 1, "o1"]])
+    with pytest.raises(DataError, match=match):
+        read_manifest(tmp_path / "manifest.csv", COLS)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_header_with_another_delimiter_gets_a_hint(tmp_path, sep):
+    (tmp_path / "manifest.csv").write_text(sep.join(["image", "label", "order", "object_id"]) + "\n" + sep.join(["x.png", "a", "1", "o"]) + "\n")
+    with pytest.raises(DataError, match=rf"has no column 'image'.*The header looks {re.escape(repr(sep))}-separated \(4 fields\); autoorder reads comma-separated CSV"):
+        read_manifest(tmp_path / "manifest.csv", COLS)
+
+
+def test_a_fifo_manifest_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "manifest.csv")
+    with pytest.raises(DataError, match=r"is a FIFO \(named pipe\), not a regular file. Expected a CSV file"):
+        read_manifest(tmp_path / "manifest.csv", COLS)

@@ -30,7 +30,9 @@ def make_valid(root: Path) -> Path:
                 rel = f"img/{c}{k}_{order}.png"
                 p = data / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.full((16, 16, 3), 60 + 100 * ci + order, np.uint8)).save(p)
+                pixels = np.full((16, 16, 3), 60 + 100 * ci + order, np.uint8)
+                pixels[0, 0] = k  # each object's photos are its own files (the same file twice is a duplicate)
+                Image.fromarray(pixels).save(p)
                 lines.append(f"{rel},{c},{order},{c}{k}")
     (data / "manifest.csv").write_text("\n".join(lines) + "\n")
     cfg = root / "c.yaml"

@@ -94,7 +94,7 @@ def test_resume_on_changed_data_is_refused(tmp_path):
     run_search(cfg, tmp_path / "run", registry=_registry())
     m = tmp_path / "data" / "manifest.csv"
     m.write_text(m.read_text().replace("a0,a,1,a0", "a0,a,2,a0", 1).replace(",1,a0\n", ",2,a0\n", 1))
-    with pytest.raises(RunError, match=r"different data.*--overwrite"):
+    with pytest.raises(RunError, match=r"(?s)different data.*What changed:\n  line 2: 'img/a0_1.png': order '1' -> '2'.*--overwrite"):
         run_search(cfg, tmp_path / "run", registry=_registry())
     # --overwrite starts over.
     run_search(cfg, tmp_path / "run", registry=_registry(), overwrite=True)
@@ -173,9 +173,9 @@ def test_predict_refuses_a_model_with_a_lambda_layer(tmp_path):
     out = keras.layers.Lambda(lambda x: x * 2)(inp)
     keras.Model(inp, out).save(run / "best_model.keras")
     (run / "results.json").write_text(json.dumps({"trials": []}))
-    (run / "labels.json").write_text('["a"]')
+    (run / "labels.json").write_text('["a", "b"]')
     (run / "config.resolved.yaml").write_text(
-        "data: {columns: {image: image, label: label, order: order, group: object_id}, max_image_pixels: 1000000}\n"
+        "data: {manifest: m.csv, columns: {image: image, label: label, order: order, group: object_id}, max_image_pixels: 1000000}\n"
     )
     simple_dataset(tmp_path / "data", classes=("a", "b"), objects_per_class=1)
     r = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "data" / "manifest.csv"), "--out", str(tmp_path / "p.csv")])

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from autoorder.core.config import from_dict
+import numpy as np
+import pytest
+from PIL import Image
+
+from autoorder.core.config import from_dict, load_config, resolved_dict
+from autoorder.core.errors import RunError
+from autoorder.core.fileio import write_json
+from autoorder.data.dataset import load_dataset
+from autoorder.run import folder
+from tests.helpers import small_search_config
 
 
 # ----- config and options ------------------------------------------------------------------
@@ -23,6 +32,8 @@ def test_leases_and_distribution_do_not_block_a_resume():
     old = resolved_dict(_cfg())  # a run.json written before these keys existed
     for k in ("distribution", "lease_seconds", "chief_timeout"):
         del old["tuner"][k]
+    for k in ("on_duplicate", "allow_shared_images"):
+        del old["data"][k]
     assert config_hash(old) == config_hash(a)
 
 
@@ -41,7 +52,12 @@ def _finished_run(tmp_path, trials=2, max_trials=2, time_budget=None, stopped="m
     """A run folder as a finished search leaves it (no model inside best_model.keras: not read here)."""
     from autoorder.core.config import resolved_dict
     from autoorder.run import folder
-    from autoorder.schema.results import BestModel, RunResults, TrialRecord, write_results
+    from autoorder.schema.results import (
+        BestModel,
+        RunResults,
+        TrialRecord,
+        write_results,
+    )
 
     out = tmp_path / "run"
     resolved = resolved_dict(_cfg(max_trials=max_trials, time_budget=time_budget))
@@ -97,3 +113,39 @@ def test_a_search_space_with_no_untried_combination_left_has_nothing_to_do(tmp_p
     del state["finished"]
     (out / folder.RUN_STATE).write_text(json.dumps(state))
     assert folder.finished(out, resolved_dict(_cfg(max_trials=10))) is None
+
+
+# ----- resume: what changed, and a lost tuner/ folder ----------------------------------------------
+def _started_run(tmp_path):
+    cfg = load_config(small_search_config(tmp_path))
+    out = tmp_path / "run"
+    resolved = resolved_dict(cfg)
+    assert folder.prepare_run_dir(out, resolved, overwrite=False) is None
+    data = load_dataset(cfg)
+    folder.write_state(out, resolved, data.fingerprint(), None, data.split_rows())
+    return out, resolved
+
+
+def test_a_refused_resume_names_the_rows_that_changed(tmp_path):
+    out, resolved = _started_run(tmp_path)
+    state = folder.prepare_run_dir(out, resolved, overwrite=False)
+    Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(tmp_path / "data/img/b1_2.png")
+    m = tmp_path / "data/manifest.csv"
+    m.write_text(m.read_text().replace("img/c4_1.png,c,1,c4", "img/c4_1.png,c,2,c4") + "img/extra.png,c,1,c9\n")
+    assert folder.changed_rows(out, state) == [
+        "line 21: 'img/b1_2.png': the image file changed (its content differs from when the run started)",
+        "line 44: 'img/c4_1.png': order '1' -> '2'",
+        "line 47: 'img/extra.png': a new row",
+    ]
+    with pytest.raises(RunError, match=r"started on different data; resuming is refused. What changed:\n  line 21: 'img/b1_2.png'"):
+        folder.check_same_data(out, state, "another fingerprint")
+
+
+def test_trials_on_record_without_their_tuner_folder_are_refused(tmp_path):
+    out, resolved = _started_run(tmp_path)
+    assert folder.prepare_run_dir(out, resolved, overwrite=False) is not None  # started, no trial yet: resumes
+    write_json(out / folder.TRIAL_SECONDS, {"0": {"seconds": 1.0, "score": 0.5}})
+    with pytest.raises(RunError, match=r"has 1 finished trial\(s\) in trial_seconds.json but no tuner/ folder"):
+        folder.prepare_run_dir(out, resolved, overwrite=False)
+    (out / folder.TUNER_DIR).mkdir()
+    assert folder.prepare_run_dir(out, resolved, overwrite=False) is not None

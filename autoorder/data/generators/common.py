@@ -24,6 +24,7 @@ from PIL import Image, ImageFilter
 
 from autoorder.core.config import SplitConfig
 from autoorder.core.errors import ConfigError, DataError, describe
+from autoorder.core.fileio import WRITE_ERRNOS, write_error
 from autoorder.data.split import grouped_split
 
 CALLER = "datasets make"
@@ -326,7 +327,10 @@ def write_dataset(
     orders = assign_orders(objects, plan_rng)
     width = max(5, len(str(objects - 1)))
 
-    tmp = _staging_folder(target)
+    try:
+        tmp = _staging_folder(target)
+    except OSError as e:  # a read-only or full disk, a file in the way: one message naming the folder
+        raise write_error(target, e, folder=target.parent, head=f"Cannot create the dataset folder {str(target)!r}") from None
     try:
         (tmp / "images").mkdir()
         rows: list[tuple[str, str, int, str, str]] = []
@@ -367,7 +371,9 @@ def write_dataset(
         }
         (tmp / "dataset.json").write_bytes((json.dumps(info, indent=2) + "\n").encode("utf-8"))
         _publish(tmp, target, str(out))
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)  # our own staging folder, never the user's
+        if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
+            raise write_error(target, e, folder=target.parent, head=f"Cannot write the dataset {str(target)!r}") from None
         raise
     return Path(out) / "manifest.csv"
