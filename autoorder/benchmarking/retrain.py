@@ -29,8 +29,9 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
     keras.utils.set_random_seed(seed)
     space.trial_seed = seed  # initialisation, dropout and batch order all follow the seed
     model = space.build(hp)
-    history = space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights()])
+    history = space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights(cfg.tuner.objective)])
     val = [float(v) for v in history.history.get("val_accuracy", [])]
+    score = [float(v) for v in history.history.get(cfg.tuner.objective, [])]
     exported = space.export()
     idx = data.indices("test")
     images = data.images[idx].astype(np.float32)
@@ -38,7 +39,7 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
     shuffled = np.random.default_rng(seed).permutation(orders)
     probs = exported.predict({"image": images, "order": orders}, batch_size=64, verbose=0)
     probs_shuffled = exported.predict({"image": images, "order": shuffled}, batch_size=64, verbose=0)
-    best = int(np.argmax(val)) if val else -1
+    best = int(np.argmax(score)) if score else -1  # the epoch whose weights BestWeights kept
     return {
         "probs": probs,
         "probs_shuffled": probs_shuffled,

@@ -18,16 +18,19 @@ def format_hps_short(hps: dict) -> str:
 
 def format_ranking(results: RunResults, top: int = 10) -> str:
     rows = results.ranked()
-    lines = [f"{'rank':>4}  {'trial':>5}  {'val_acc':>7}  {'seconds':>7}  hyperparameters"]
+    label = "val_acc" if results.objective == "val_accuracy" else "val_bacc" if results.objective == "val_balanced_accuracy" else "score"
+    lines = [f"{'rank':>4}  {'trial':>5}  {label:>7}  {'seconds':>7}  hyperparameters"]
     for i, t in enumerate(rows[:top], start=1):
         flag = "  COLLAPSED" if t.collapsed else ""
-        lines.append(f"{i:>4}  {t.id:>5}  {t.val_accuracy:7.4f}  {t.seconds or 0:7.1f}  {format_hps(t.hyperparameters)}{flag}")
+        lines.append(f"{i:>4}  {t.id:>5}  {t.objective_value:7.4f}  {t.seconds or 0:7.1f}  {format_hps(t.hyperparameters)}{flag}")
     failed = len(results.trials) - len(rows)
     if failed:
         lines.append(f"{failed} trial(s) failed or had no finite score (see trials.csv)")
     best = results.best
     if best is not None:
-        lines.append(f"best: trial {best.trial}  val_accuracy {best.val_accuracy:.4f}  test_accuracy {best.test_accuracy:.4f} ({best.test_images} test images)")
+        ranked_by = f"  {results.objective} {best.score:.4f}" if results.objective != "val_accuracy" and best.score is not None else ""
+        val = f"{best.val_accuracy:.4f}" if best.val_accuracy is not None else "-"
+        lines.append(f"best: trial {best.trial}{ranked_by}  val_accuracy {val}  test_accuracy {best.test_accuracy:.4f} ({best.test_images} test images)")
     base = results.baseline.majority_class if results.baseline is not None else None
     if base is not None and base.test_accuracy is not None:
         lines.append(f"baseline: always {base.label!r} (most frequent training class)  val_accuracy {base.val_accuracy:.4f}  test_accuracy {base.test_accuracy:.4f}")

@@ -27,6 +27,7 @@ HP_HEAD_WIDTH = "head_width"
 HP_DROPOUT = "dropout"
 HP_ENCODING = "order_encoding"
 HP_LEARNING_RATE = "learning_rate"
+HP_CLASS_WEIGHT = "class_weight"
 
 FREEZE_NONE = "none"
 FREEZE_ALL = "all"
@@ -39,6 +40,8 @@ ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DISTRIBUTIONS = ("mirrored",)
 SCHEDULES = ("cosine", "constant")
+OBJECTIVES = ("val_accuracy", "val_balanced_accuracy")  # what a search maximises on the validation split
+CLASS_WEIGHTS = ("none", "balanced")
 # How a search runs, not what it finds: changing them does not block a resume. The duplicate
 # switches only decide whether data is accepted; accepted data is pinned by its fingerprint.
 OPERATIONAL_KEYS = (
@@ -235,12 +238,14 @@ class SpaceConfig:
     order_encodings: tuple = _f(["none", "onehot", "embedding", "film"], _choices(_str()), "order encodings")
     learning_rate: tuple = _f([1e-3, 3e-4], _choices(_float(0.0, 1.0, lo_open=True)), "Adam learning rate")
     batch_size: int = _f(32, _int(1, 4096), "batch size")
+    class_weight: tuple = _f(["none"], _choices(_str(CLASS_WEIGHTS)), "none, or balanced: each class weighs in inversely to its frequency in train")
     backbone_options: dict = _f({}, _options, "per-backbone options, passed to the plugin's configure(**options)")
 
 
 @dataclass(frozen=True)
 class TunerConfig:
     algorithm: str = _f("random", _str(ALGORITHMS), "random | bayesian | hyperband")
+    objective: str = _f("val_accuracy", _str(OBJECTIVES), "what trials are ranked by: val_accuracy, or val_balanced_accuracy (mean recall over classes)")
     max_trials: int = _f(10, _int(1), "trials to run (hyperband: max epochs per trial is `epochs`)")
     epochs: int = _f(20, _int(1), "epochs per trial (early stopping may end a trial sooner)")
     seed: int = _f(0, _int(0, MAX_SEED), "seed of the oracle and of model initialisation")

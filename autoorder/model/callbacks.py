@@ -27,7 +27,7 @@ from autoorder.core.fileio import write_json
 from autoorder.model.saving import save_weights_atomic  # the one write path: atomic, free space checked first
 from autoorder.model.weights import set_weights
 
-OBJECTIVE = "val_accuracy"
+OBJECTIVE = "val_accuracy"  # the default objective (tuner.objective)
 
 
 class AtomicSaveBestEpoch(BestEpochCheckpoint):
@@ -39,17 +39,19 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
 
 class EpochState(keras.callbacks.Callback):
     """Saves weights, optimizer state and progress of a running trial after every epoch, and
-    keeps the trial's val_accuracy per epoch (`history`; written to HISTORY when it ends)."""
+    keeps the trial's objective and val_accuracy per epoch (written to HISTORY when it ends)."""
 
     WEIGHTS = "last_epoch.weights.h5"
     STATE = "last_epoch.json"
     HISTORY = "history.json"
 
-    def __init__(self, trial_dir: str, every_seconds: float = 0.0):
+    def __init__(self, trial_dir: str, every_seconds: float = 0.0, objective: str = OBJECTIVE):
         super().__init__()
         self.dir = Path(trial_dir)
+        self.objective = objective
         self.best = float("-inf")
-        self.history: list[float | None] = []
+        self.history: list[float | None] = []  # the objective per epoch
+        self.accuracy: list[float | None] = []  # val_accuracy per epoch
         # Saving costs ~50 ms; for sub-second epochs (heads on cached features) rerunning a few
         # epochs after a crash is cheaper than saving after each one.
         self.every_seconds = every_seconds
@@ -69,20 +71,24 @@ class EpochState(keras.callbacks.Callback):
             return None
         self.best = float(state["best"])
         self.history = list(state.get("history", []))[: int(state["epoch"])]
+        self.accuracy = list(state.get("accuracy", self.history))[: int(state["epoch"])]
         return int(state["epoch"]), self.best
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        score = (logs or {}).get(OBJECTIVE)
+        logs = logs or {}
+        score = logs.get(self.objective)
         finite = score is not None and score == score
         if finite:
             self.best = max(self.best, float(score))
         self.history.append(float(score) if finite else None)
+        acc = logs.get(OBJECTIVE)
+        self.accuracy.append(float(acc) if acc is not None and acc == acc else None)
         if time.monotonic() - self._last_save < self.every_seconds:
             return
         self._last_save = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         save_weights_atomic(self.model, self.dir / self.WEIGHTS)
-        write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best, "history": self.history})
+        write_json(self.dir / self.STATE, {"epoch": epoch + 1, "best": self.best, "history": self.history, "accuracy": self.accuracy})
         faults.reached("epoch")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -91,27 +97,36 @@ class EpochState(keras.callbacks.Callback):
     def clear(self) -> None:
         """The trial is over: keep its history, drop what only a resume needed."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.dir / self.HISTORY, self.history)
+        write_json(self.dir / self.HISTORY, {"objective": self.objective, "score": self.history, "val_accuracy": self.accuracy})
         for name in (self.WEIGHTS, self.STATE):
             (self.dir / name).unlink(missing_ok=True)
 
 
-def read_history(trial_dir: str | Path) -> list[float]:
-    """A finished trial's val_accuracy per epoch (empty when it was not recorded)."""
+def read_history(trial_dir: str | Path) -> tuple[list[float | None], list[float | None]]:
+    """A finished trial's (objective, val_accuracy) per epoch; empty lists when not recorded."""
     path = Path(trial_dir) / EpochState.HISTORY
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return [float(v) for v in values if isinstance(v, (int, float)) and v == v] if isinstance(values, list) else []
+        return [], []
+
+    def values(v: Any) -> list[float | None]:
+        ok = isinstance(v, list)
+        return [float(x) if isinstance(x, (int, float)) and x == x else None for x in v] if ok else []
+
+    if isinstance(data, list):  # written before the objective could be chosen: val_accuracy
+        return values(data), values(data)
+    if isinstance(data, dict):
+        return values(data.get("score")), values(data.get("val_accuracy"))
+    return [], []
 
 
 class EpochProgress(keras.callbacks.Callback):
     """One line per epoch of a training: epoch, loss, val_accuracy, the best so far, seconds."""
 
-    def __init__(self, log: Any, label: str, epochs: int):
+    def __init__(self, log: Any, label: str, epochs: int, objective: str = OBJECTIVE):
         super().__init__()
-        self.log, self.label, self.epochs = log, label, epochs
+        self.log, self.label, self.epochs, self.objective = log, label, epochs, objective
         self.best = float("-inf")
         self._t0 = time.monotonic()
 
@@ -120,14 +135,14 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        score = logs.get(OBJECTIVE)
+        score = logs.get(self.objective)
         if score is not None and score == score:
             self.best = max(self.best, float(score))
         bits = [f"{self.label} epoch {epoch + 1}/{self.epochs}"]
         if logs.get("loss") is not None:
             bits.append(f"loss {float(logs['loss']):.4f}")
         if score is not None:
-            bits.append(f"{OBJECTIVE} {float(score):.4f}  best {self.best:.4f}")
+            bits.append(f"{self.objective} {float(score):.4f}  best {self.best:.4f}")
         bits.append(f"{time.monotonic() - self._t0:.1f}s")
         self.log("  ".join(bits))
 
@@ -168,14 +183,15 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class BestWeights(keras.callbacks.Callback):
-    """Keep the weights of the best val_accuracy epoch, restore them when training ends."""
+    """Keep the weights of the best epoch by `objective`, restore them when training ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, objective: str = OBJECTIVE) -> None:
         super().__init__()
+        self.objective = objective
         self.best, self.weights = -np.inf, None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        v = (logs or {}).get(OBJECTIVE)
+        v = (logs or {}).get(self.objective)
         if v is not None and v > self.best:
             self.best, self.weights = v, self.model.get_weights()
 

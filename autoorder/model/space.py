@@ -27,6 +27,7 @@ from autoorder.data.dataset import Dataset
 from autoorder.model.callbacks import NanGuard
 from autoorder.model.features import DEGENERATE_SPREAD, BackboneBank, FeatureCache, feature_spread, prefix_outputs
 from autoorder.model.graph import split_model
+from autoorder.model.metrics import BalancedAccuracy
 from autoorder.model.assembly import (
     FEATURES_INPUT,
     ORDER_INPUT,
@@ -51,6 +52,7 @@ class TrialPlan:
     dropout: float
     encoding: str
     learning_rate: float
+    class_weight: str = "none"
 
 
 def freeze_values(cfg: C.Config, registry: Any) -> dict[str, list[str]]:
@@ -145,7 +147,8 @@ class SearchSpace(kt.HyperModel):
         dropout = _hp(hp, C.HP_DROPOUT, s.dropout)
         encoding = _hp(hp, C.HP_ENCODING, s.order_encodings)
         lr = _hp(hp, C.HP_LEARNING_RATE, s.learning_rate)
-        return TrialPlan(backbone, freeze, depth, width, dropout, encoding, lr)
+        class_weight = _hp(hp, C.HP_CLASS_WEIGHT, s.class_weight)
+        return TrialPlan(backbone, freeze, depth, width, dropout, encoding, lr, class_weight)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         """Register every hyperparameter without building a backbone (cheap, done once)."""
@@ -202,13 +205,29 @@ class SearchSpace(kt.HyperModel):
         model.compile(
             optimizer=self.optimizer(lr, self.cfg.tuner.epochs),
             loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+            metrics=self.metrics(),
             # Heads on cached features take microseconds per batch: several batches per call
             # into TensorFlow remove most of the per-step overhead. Same batches, same math.
             steps_per_execution=STEPS_PER_EXECUTION,
         )
         self.last_plan, self.last_backbone, self.last_head = plan, backbone, head
         return model
+
+    def metrics(self) -> list:
+        """accuracy, and balanced accuracy when the search is ranked by it (tuner.objective)."""
+        if self.cfg.tuner.objective == "val_balanced_accuracy":
+            return ["accuracy", BalancedAccuracy(len(self.data.classes))]
+        return ["accuracy"]
+
+    def class_weights(self, plan: TrialPlan) -> dict[int, float] | None:
+        """`balanced`: each class weighs in inversely to its frequency in train (n / (k * n_c))."""
+        if plan.class_weight != "balanced":
+            return None
+        y = self.data.y[self.data.indices("train")]
+        counts = np.bincount(y, minlength=len(self.data.classes))
+        present = counts > 0
+        weights = len(y) / (int(present.sum()) * np.maximum(counts, 1))
+        return {int(c): float(w) for c, w in enumerate(weights) if present[c]}
 
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(len(self.data.indices("train")) / self.cfg.space.batch_size))
@@ -339,7 +358,7 @@ class SearchSpace(kt.HyperModel):
         callbacks.append(NanGuard())
         if self.cfg.tuner.patience:
             callbacks.append(
-                keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.cfg.tuner.patience, mode="max")
+                keras.callbacks.EarlyStopping(monitor=self.cfg.tuner.objective, patience=self.cfg.tuner.patience, mode="max")
             )
         epochs = kwargs.pop("epochs", self.cfg.tuner.epochs)
         initial_epoch = kwargs.pop("initial_epoch", 0)
@@ -347,7 +366,7 @@ class SearchSpace(kt.HyperModel):
         try:
             if self._two_stage(plan) and initial_epoch == 0:
                 self._train_head_first(plan, model, seed)
-            return self._fit(model, train, val, epochs, initial_epoch, callbacks)
+            return self._fit(model, train, val, epochs, initial_epoch, callbacks, self.class_weights(plan))
         finally:
             self.fit_seconds += time.perf_counter() - t0
 
@@ -366,7 +385,7 @@ class SearchSpace(kt.HyperModel):
         stage1.compile(
             optimizer=self.optimizer(plan.learning_rate, self.cfg.tuner.fine_tune_epochs),
             loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+            metrics=self.metrics(),
         )
         self._fit(
             stage1,
@@ -375,10 +394,11 @@ class SearchSpace(kt.HyperModel):
             self.cfg.tuner.fine_tune_epochs,
             0,
             [NanGuard()],
+            self.class_weights(plan),
         )
 
     @staticmethod
-    def _fit(model, train, val, epochs, initial_epoch, callbacks):
+    def _fit(model, train, val, epochs, initial_epoch, callbacks, class_weight=None):
         return model.fit(
             train,
             validation_data=val,
@@ -386,6 +406,7 @@ class SearchSpace(kt.HyperModel):
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             shuffle=False,  # tf.data shuffles, seeded
+            class_weight=class_weight,
             verbose=0,
         )
 

@@ -23,7 +23,7 @@ from autoorder.compat.keras_tuner import TunerCallback, TunerHooks, maybe_distri
 from autoorder.core import faults
 from autoorder.core.config import Config
 from autoorder.model import session
-from autoorder.model.callbacks import OBJECTIVE, AtomicSaveBestEpoch, EpochProgress, EpochState, LeaseGuard, TimeLimit
+from autoorder.model.callbacks import AtomicSaveBestEpoch, EpochProgress, EpochState, LeaseGuard, TimeLimit
 
 GC_EVERY_TRIALS = 4
 
@@ -37,7 +37,7 @@ def trial_seed(base: int, trial_id: str) -> int:
 
 def make_oracle(cfg: Config) -> kt.Oracle:
     t = cfg.tuner
-    objective = kt.Objective(OBJECTIVE, direction="max")
+    objective = kt.Objective(t.objective, direction="max")
     # A trial that fails is recorded with its reason; the search goes on.
     common = dict(objective=objective, seed=t.seed, max_consecutive_failed_trials=max(3, t.max_trials))
     if t.algorithm == "random":
@@ -130,7 +130,8 @@ class AutoOrderTuner(TunerHooks):
         self._seed = trial_seed(self.hypermodel.cfg.tuner.seed, trial.trial_id)
         self.hypermodel.trial_seed = self._seed
         model = self.build_for_trial(hp)  # inside `distribution_strategy.scope()` when there is one
-        state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds)
+        objective = self.hypermodel.cfg.tuner.objective
+        state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds, objective)
         best = float("-inf")
         # Optimizer slots (resume) and a two-stage head model are created under the same strategy.
         with maybe_distribute(self.distribution_strategy):
@@ -148,24 +149,24 @@ class AutoOrderTuner(TunerHooks):
         if self._beat is not None:
             callbacks.append(LeaseGuard(self._beat))
         if self.epoch_log is not None:
-            callbacks.append(EpochProgress(self.epoch_log, f"trial {trial.trial_id}", epochs))
+            callbacks.append(EpochProgress(self.epoch_log, f"trial {trial.trial_id}", epochs, objective))
         history = None
         if initial_epoch < epochs:
             with maybe_distribute(self.distribution_strategy):
                 history = self.hypermodel.fit(hp, model, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks)
-            scores = [v for v in history.history.get(OBJECTIVE, []) if v == v]
+            scores = [v for v in history.history.get(objective, []) if v == v]
             best = max([best, *scores])
         if self._beat is not None:
             self._beat.check()  # a trial handed to another worker keeps its resume state for it
         state.clear()
         if best == float("-inf"):
-            raise kt.errors.FailedTrialError("the trial produced no val_accuracy")
+            raise kt.errors.FailedTrialError(f"the trial produced no {objective}")
         # A trial run in one go returns its history (the oracle then records the best epoch's
         # number too); a resumed one returns the best score over both runs, since the history
         # holds only the epochs after the restart.
-        if resumed is None and history is not None and history.history.get(OBJECTIVE):
+        if resumed is None and history is not None and history.history.get(objective):
             return history
-        return {OBJECTIVE: best}
+        return {objective: best}
 
     def on_trial_begin(self, trial: Any) -> None:
         self._started[trial.trial_id] = time.monotonic()

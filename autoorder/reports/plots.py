@@ -295,7 +295,7 @@ def ranked_trials(
     ax = fig.add_subplot()
     y = np.arange(n)
     for i, t in enumerate(shown):
-        score = t.val_accuracy
+        score = t.objective_value
         if id(t) in ids:
             key = t.hyperparameters.get(color_by)
             ax.barh(i, score, height=0.7, color=colors[key])

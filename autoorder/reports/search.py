@@ -154,7 +154,7 @@ def score_by(trials: list[TrialRecord], key: Callable[[TrialRecord], Any], order
     out = []
     for c in cats:
         mine = [t for t in trials if key(t) == c]
-        scores = [t.val_accuracy for t in mine if t.scored]
+        scores = [t.objective_value for t in mine if t.scored]
         out.append({
             "category": c,
             "trials": len(mine),
@@ -229,12 +229,12 @@ def _describer(trials: list[TrialRecord]) -> Callable[[TrialRecord], str]:
     return describe
 
 
-def _trials_section(doc: Doc, trials: list[TrialRecord], good: list[TrialRecord], colors: dict) -> None:
+def _trials_section(doc: Doc, trials: list[TrialRecord], good: list[TrialRecord], colors: dict, objective: str = "val_accuracy") -> None:
     doc.add("## Trials")
     doc.plot("trials_ranked", "Trials ranked by validation accuracy",
              lambda p: plots.ranked_trials(p, trials, color_by=HP_ENCODING, describe=_describer(trials), colors=colors))
     if good:
-        rows = [[i, t.id, acc(t.val_accuracy) + (" (collapsed)" if t.collapsed else ""), _epochs_text(t),
+        rows = [[i, t.id, acc(t.objective_value) + (" (collapsed)" if t.collapsed else ""), _epochs_text(t),
                  secs(t.seconds), hps_text(t.hyperparameters)]
                 for i, t in enumerate(good, start=1)]
         doc.add("### Ranking",
@@ -242,7 +242,7 @@ def _trials_section(doc: Doc, trials: list[TrialRecord], good: list[TrialRecord]
                 "validation accuracy does not clear the majority class by a clear margin) ranks after every other "
                 "one. *Epochs*: the best epoch of the epochs run; *still improving* means its last fifth of epochs "
                 "raised the best score by more than a point, so more epochs could change the ranking.",
-                table(["rank", "trial", "val_accuracy", "best epoch / epochs", "seconds", "hyperparameters"], rows,
+                table(["rank", "trial", objective, "best epoch / epochs", "seconds", "hyperparameters"], rows,
                       ["r", "r", "r", "r", "r", "l"]))
     ok = {id(t) for t in good}
     bad = sorted((t for t in trials if id(t) not in ok), key=lambda t: _id_key(t.id))
@@ -401,7 +401,7 @@ def render_report(run_dir: str | Path) -> Path:
     doc.add(f"# Search report: {md(run_dir.resolve().name)}")
     _summary(doc, results, good, config)
     _best_section(doc, results.best)
-    _trials_section(doc, trials, good, enc_colors)
+    _trials_section(doc, trials, good, enc_colors, results.objective)
     _scores_section(doc, trials, config, enc_colors)
     _test_section(doc, run_dir, results.best, classes)
     dataset_section(doc, results.dataset)

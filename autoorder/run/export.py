@@ -61,6 +61,7 @@ def export_best(tuner: Any, space: Any, best_trial: TrialRecord, data: Any, out:
         trial=best_trial.id,
         hyperparameters=best_trial.hyperparameters,
         val_accuracy=best_trial.val_accuracy,
+        score=best_trial.objective_value,
         test_accuracy=float((pred == y).mean()),
         test_images=int(len(idx)),
         test_per_order=per_order,

@@ -9,6 +9,7 @@ from autoorder.core import config as C
 from autoorder.core.environment import machine, versions
 from autoorder.core.stats import converged
 from autoorder.core.version import __version__
+from autoorder.model.callbacks import OBJECTIVE
 from autoorder.schema.results import (
     RESOLVED,
     BestModel,
@@ -27,13 +28,14 @@ def trial_record(
     names: list[str] | None = None,
     max_epochs: int | None = None,
     collapse_below: float | None = None,
-    history: list[float] | None = None,
+    history: tuple[list, list] | None = None,
+    objective: str = OBJECTIVE,
 ) -> TrialRecord:
     """A Keras Tuner trial as a record (the reason of a failure: its message's last line).
 
-    `history` (val_accuracy per epoch) and `max_epochs` (the trial's budget) say whether it
-    converged; `collapse_below` whether it collapsed (a score that does not clear the majority
-    class by a clear margin)."""
+    `history` ((objective, val_accuracy) per epoch) and `max_epochs` (the trial's budget) say
+    whether it converged; `collapse_below` whether it collapsed (a val_accuracy that does not
+    clear the majority class by a clear margin)."""
     status = str(getattr(trial.status, "value", trial.status))
     score = trial.score
     reason = ""
@@ -41,22 +43,35 @@ def trial_record(
         lines = [ln for ln in str(trial.message).strip().splitlines() if ln.strip()]
         reason = lines[-1] if lines else ""
     elif status == "COMPLETED" and not is_finite(score):
-        reason = "no finite val_accuracy"
-    history = history or []
+        reason = "no finite score"
+    scores, accuracy = history or ([], [])
     budget = trial.hyperparameters.values.get("tuner/epochs") or max_epochs
     finite = is_finite(score)
+    val_accuracy = _at_best(scores, accuracy) if finite else None
+    if val_accuracy is None and finite and objective == OBJECTIVE:
+        val_accuracy = float(score)
     return TrialRecord(
         id=trial.trial_id,
         status=status,
         hyperparameters=_in_order(trial.hyperparameters.values, names),
-        val_accuracy=float(score) if finite else None,
+        val_accuracy=val_accuracy,
         best_epoch=trial.best_step,
         seconds=round(seconds, 3) if seconds is not None else None,
         reason=reason,
-        epochs=len(history) or None,
-        converged=converged(history, budget) if budget and history else None,
-        collapsed=bool(finite and collapse_below is not None and score <= collapse_below),
+        epochs=len(scores) or None,
+        converged=converged([v for v in scores if v is not None], budget) if budget and scores else None,
+        collapsed=bool(val_accuracy is not None and collapse_below is not None and val_accuracy <= collapse_below),
+        score=float(score) if finite else None,
     )
+
+
+def _at_best(scores: list, accuracy: list) -> float | None:
+    """val_accuracy at the epoch with the best objective (the epoch whose weights are kept)."""
+    ranked = [(s, i) for i, s in enumerate(scores) if s is not None]
+    if not ranked or len(accuracy) != len(scores):
+        return None
+    best = max(ranked, key=lambda x: (x[0], -x[1]))[1]
+    return accuracy[best]
 
 
 def _in_order(values: dict, names: list[str] | None) -> dict:
@@ -66,7 +81,9 @@ def _in_order(values: dict, names: list[str] | None) -> dict:
     return {**{k: values[k] for k in names if k in values}, **{k: v for k, v in values.items() if k not in names}}
 
 
-def new_results(out: Path, dataset: DatasetSummary, trials: list[TrialRecord], stopped: str | None) -> RunResults:
+def new_results(
+    out: Path, dataset: DatasetSummary, trials: list[TrialRecord], stopped: str | None, objective: str = OBJECTIVE
+) -> RunResults:
     """results.json before the best model is exported (what is known once the trials are done)."""
     trials = sorted(trials, key=lambda t: t.id)
     return RunResults(
@@ -80,6 +97,7 @@ def new_results(out: Path, dataset: DatasetSummary, trials: list[TrialRecord], s
         seconds=round(sum(t.seconds or 0 for t in trials), 3),
         stopped=stopped or "max_trials",
         machine=machine(),
+        objective=objective,
     )
 
 
@@ -102,7 +120,7 @@ def search_warnings(
             f"no trial had stopped improving when its epochs ran out (tuner.epochs {cfg.tuner.epochs}): the scores "
             "compare unfinished trainings. Raise tuner.epochs."
         )
-    if baseline.val_accuracy is not None and best.val_accuracy <= baseline.val_accuracy + 1e-9:
+    if baseline.val_accuracy is not None and best.val_accuracy is not None and best.val_accuracy <= baseline.val_accuracy + 1e-9:
         hint = "Check that labels and images belong together."
         if cfg.space.weights is None and C.FREEZE_ALL in cfg.space.freeze:
             hint += (

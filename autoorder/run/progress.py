@@ -28,11 +28,12 @@ def fmt_elapsed(s: float) -> str:
 class Progress:
     """Records each finished trial's time and score; logs one line per trial."""
 
-    def __init__(self, path: Path, total: int, log: Log):
+    def __init__(self, path: Path, total: int, log: Log, objective: str = "val_accuracy"):
         self.path = path
         self.times: dict = read_trial_seconds(self.path)
         self.total = total
         self.log = log
+        self.objective = objective
         self.t0 = time.monotonic()
         self.done_here = 0  # trials finished in this session (the ETA's rate)
         scores = [v.get("score") for v in self.times.values() if is_finite(v.get("score"))]
@@ -58,7 +59,7 @@ class Progress:
         hp = trial.hyperparameters.values
         what = f"{hp.get(C.HP_BACKBONE)}, freeze={freeze_of(hp)}, order={hp.get(C.HP_ENCODING)}"
         status = str(getattr(trial.status, "value", trial.status))
-        score_txt = f"val_accuracy {score:.4f}" if score is not None else f"{status.lower()}"
+        score_txt = f"{self.objective} {score:.4f}" if score is not None else f"{status.lower()}"
         best_txt = f"{self.best:.4f}" if self.best is not None else "-"
         elapsed = time.monotonic() - self.t0
         left = max(self.total - len(self.times), 0)

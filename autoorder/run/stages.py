@@ -114,7 +114,7 @@ def prepare(
     if previous is not None:
         log(f"resuming run in {out}")
     folder.write_state(out, resolved, fp, previous, data.split_rows())
-    progress = Progress(out / folder.TRIAL_SECONDS, cfg.tuner.max_trials, log)
+    progress = Progress(out / folder.TRIAL_SECONDS, cfg.tuner.max_trials, log, cfg.tuner.objective)
     space, cache = build_space(cfg, out, registry, data, log)
     run = SearchRun(cfg, out, data, space, cache, progress, log, started)
     run.warnings = tuple(before_trials(run, registry))
@@ -160,10 +160,11 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     names = [h.name for h in tuner.oracle.get_space().space]
     seconds = run.progress.seconds if run.progress is not None else (lambda trial_id: None)
     trials = [
-        trial_record(t, seconds(t.trial_id), names, run.cfg.tuner.epochs, collapse_below, read_history(tuner.get_trial_dir(t.trial_id)))
+        trial_record(t, seconds(t.trial_id), names, run.cfg.tuner.epochs, collapse_below,
+                     read_history(tuner.get_trial_dir(t.trial_id)), run.cfg.tuner.objective)
         for t in tuner.oracle.trials.values()
     ]
-    results = new_results(out, data.summary(), trials, tuner.stop_reason)
+    results = new_results(out, data.summary(), trials, tuner.stop_reason, run.cfg.tuner.objective)
     results.baseline = Baseline(majority_class=majority, collapse_below=collapse_below)
     results.deterministic = run.cfg.tuner.deterministic
     results.devices = list(run.devices)
@@ -177,7 +178,7 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
         reasons = "; ".join(f"trial {t.id}: {t.reason}" for t in results.trials[:5])
         raise RunError(f"No trial of the search in {str(out)!r} finished with a finite score ({reasons}).")
     best_trial = ranking[0]
-    run.log(f"exporting the best model (trial id {best_trial.id}, val_accuracy {best_trial.val_accuracy:.4f})")
+    run.log(f"exporting the best model (trial id {best_trial.id}, {run.cfg.tuner.objective} {best_trial.objective_value:.4f})")
     t0 = time.monotonic()
     results.best = export_best(tuner, run.space, best_trial, data, out)
     results.warnings = list(run.warnings) + search_warnings(run.cfg, results.best, majority, results.trials)

@@ -48,11 +48,17 @@ class TrialRecord:
     epochs: int | None = None  # epochs run (fewer than tuner.epochs: stopped early)
     converged: bool | None = None  # had stopped improving (autoorder.core.stats.converged)
     collapsed: bool = False  # did not beat the majority class by a clear margin on validation
+    score: float | None = None  # the objective's value (results.objective), at the best epoch
+
+    @property
+    def objective_value(self) -> float | None:
+        """What trials are ranked by: `score`, or val_accuracy in files written before `score`."""
+        return self.score if self.score is not None else self.val_accuracy
 
     @property
     def scored(self) -> bool:
         """Completed with a finite score: only such trials are ranked."""
-        return self.status == COMPLETED and is_finite(self.val_accuracy)
+        return self.status == COMPLETED and is_finite(self.objective_value)
 
 
 @dataclass
@@ -69,6 +75,7 @@ class BestModel:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    score: float | None = None  # the objective's value on validation (results.objective)
     test_images: int | None = None
     test_per_order: dict[str, OrderAccuracy] = field(default_factory=dict)
     model: str | None = None
@@ -150,6 +157,7 @@ class RunResults:
 
     trials: list[TrialRecord]
     schema_version: int = SCHEMA_VERSION
+    objective: str = "val_accuracy"  # what trials are ranked by (tuner.objective)
     autoorder_version: str | None = None
     run_dir: str | None = None
     config: str | None = None
@@ -188,7 +196,7 @@ class RunResults:
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
     """Completed trials with a finite score, best first; equal scores: the faster trial first.
     A collapsed trial never ranks above a healthy one."""
-    return sorted((t for t in trials if t.scored), key=lambda t: (t.collapsed, -t.val_accuracy, t.seconds or 0.0, t.id))
+    return sorted((t for t in trials if t.scored), key=lambda t: (t.collapsed, -t.objective_value, t.seconds or 0.0, t.id))
 
 
 def hp_columns(trials: list[TrialRecord]) -> list[str]:
@@ -200,7 +208,8 @@ def hp_columns(trials: list[TrialRecord]) -> list[str]:
     return cols
 
 
-def write_trials_csv(run_dir: Path, trials: list[TrialRecord]) -> None:
+def write_trials_csv(run_dir: Path, trials: list[TrialRecord], objective: str | None = None) -> None:
+    """trials.csv, ranked; `objective` adds its column when it is not val_accuracy."""
     cols = hp_columns(trials)
     rank = {t.id: i for i, t in enumerate(ranked(trials), start=1)}
     rows = []
@@ -208,8 +217,9 @@ def write_trials_csv(run_dir: Path, trials: list[TrialRecord]) -> None:
         hps = t.hyperparameters
         flags = ["" if v is None else str(v).lower() for v in (t.converged, t.collapsed)]
         rows.append([rank.get(t.id, ""), t.id, t.status, t.val_accuracy, t.seconds, t.best_epoch, t.epochs, *flags,
-                     *[hps.get(c, "") for c in cols], t.reason])
+                     *([t.objective_value] if objective else []), *[hps.get(c, "") for c in cols], t.reason])
     header = ["rank", "trial", "status", "val_accuracy", "seconds", "best_epoch", "epochs", "converged", "collapsed"]
+    header += [objective] if objective else []
     write_csv(run_dir / TRIALS_CSV, [*header, *cols, "reason"], rows)
 
 
@@ -217,7 +227,7 @@ def write_results(run_dir: str | Path, results: RunResults) -> None:
     """results.json and trials.csv, each written atomically."""
     run_dir = Path(run_dir)
     write_json(run_dir / RESULTS, results.to_json())
-    write_trials_csv(run_dir, results.trials)
+    write_trials_csv(run_dir, results.trials, results.objective if results.objective != "val_accuracy" else None)
 
 
 def read_results(run_dir: str | Path) -> RunResults:

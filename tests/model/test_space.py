@@ -69,3 +69,14 @@ def test_batch_order_follows_the_seed_not_the_trials_before(tmp_path):
     first_epoch(2)  # another trial in between shares the split's tensors
     assert np.array_equal(first_epoch(1), a)
     assert not np.array_equal(first_epoch(2), a) or len(a) < 4
+
+
+def test_balanced_class_weights_are_inverse_frequencies(tmp_path):
+    from autoorder.model.space import TrialPlan
+
+    space = _space(tmp_path)
+    y = space.data.y[space.data.indices("train")]
+    weights = space.class_weights(TrialPlan("mini", "all", 0, 1, 0.0, "none", 0.01, "balanced"))
+    counts = np.bincount(y)
+    assert weights == pytest.approx({c: len(y) / (len(counts) * n) for c, n in enumerate(counts)})
+    assert space.class_weights(TrialPlan("mini", "all", 0, 1, 0.0, "none", 0.01, "none")) is None

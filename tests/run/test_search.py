@@ -143,3 +143,35 @@ def test_a_search_needs_no_tensorboard_and_can_print_every_epoch(tmp_path, monke
     assert res.trials[0].status == "COMPLETED" and res.devices
     assert [line.split("  ")[0] for line in lines if " epoch " in line] == ["trial 0 epoch 1/2", "trial 0 epoch 2/2"]
     assert any(line.startswith("training on: ") for line in lines)
+
+
+@pytest.mark.slow
+def test_a_search_ranked_by_balanced_accuracy_with_class_weights(tmp_path):
+    from autoorder.data.generators import make_dataset
+    from autoorder.run.search import run_search
+
+    manifest = make_dataset("glyph-views", tmp_path / "glyphs", seed=0, objects=45, image_size=16, classes="oxs")
+    rows = manifest.read_text().splitlines()
+    s_objects = sorted({r.split(",")[3] for r in rows[1:] if ",s," in r})  # image,label,order,object_id,view
+    few = set(s_objects[: len(s_objects) // 3 + 1])  # 's' becomes the rare class (at least 3 objects kept)
+    kept = [rows[0]] + [r for r in rows[1:] if ",s," not in r or r.split(",")[3] in few]
+    manifest.write_text("\n".join(kept) + "\n")
+    cfg = from_dict(
+        {
+            "data": {"manifest": str(manifest), "image_size": 16},
+            "space": {"backbones": "tiny_cnn", "weights": None, "freeze": "none", "head_depth": 0, "order_encodings": "none",
+                      "learning_rate": 0.01, "batch_size": 8, "class_weight": ["none", "balanced"]},
+            "tuner": {"max_trials": 2, "epochs": 3, "patience": 0, "seed": 0, "objective": "val_balanced_accuracy"},
+            "plugins": {"paths": [], "entry_points": False},
+        },
+        "c.yaml",
+        tmp_path,
+    )
+    res = run_search(cfg, tmp_path / "run")
+    assert res.objective == "val_balanced_accuracy"
+    assert {t.hyperparameters["class_weight"] for t in res.trials} == {"none", "balanced"}
+    assert all(t.score is not None and t.val_accuracy is not None for t in res.trials)
+    healthy = [t for t in res.trials if not t.collapsed]
+    assert res.best.score == max(t.score for t in healthy or res.trials)  # ranked by the objective
+    header = (tmp_path / "run" / "trials.csv").read_text().splitlines()[0].split(",")
+    assert "val_balanced_accuracy" in header and "class_weight" in header
