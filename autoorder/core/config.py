@@ -269,6 +269,7 @@ class CacheConfig:
     enabled: bool = _f(True, _bool, "reuse frozen-backbone activations across trials")
     memory_mb: int = _f(2048, _int(0), "features above this budget spill to disk")
     dir: Any = _f(None, _optional(_str()), "spill folder (default: RUN_DIR/cache)")
+    dtype: str = _f("float32", _str(("float32", "float16")), "how cached features are stored (float16: half the memory and disk)")
 
 
 @dataclass(frozen=True)

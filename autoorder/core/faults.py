@@ -2,7 +2,8 @@
 
 `AUTOORDER_KILL_AT=POINT:N` sends SIGKILL to this process the N-th time POINT is reached:
 `batch` (a training batch ends), `epoch` (an epoch's state is saved), `trial` (a trial is
-recorded), `write` (an atomic write has its data on disk but is not yet renamed).
+recorded), `write` (an atomic write has its data on disk but is not yet renamed), `pass` (a batch of
+the backbone pass is written to the feature cache, not yet published).
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from autoorder.core import faults
 from autoorder.core.errors import AutoOrderError, RunError, WriteError
@@ -383,6 +384,52 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | Path, on_wait: Callable[[], None] | None = None, poll: float = 0.25) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (created if missing), waiting while another process holds it.
+
+    What several processes would otherwise each compute (decoded pixels, a backbone pass) is
+    computed by the first to take the lock; the others wait here, then find it done. The lock is
+    an flock: the kernel drops it when its holder dies, even by kill -9, so a dead holder never
+    blocks the others (on NFS, Linux maps it to a POSIX lock held through the server). Where the
+    filesystem has no locks at all, everyone goes on unlocked: work may be done twice, never torn,
+    since what is published is renamed into place whole. `on_wait` is called once if it waits.
+    """
+    lock = Path(lock)
+    make_folder(lock.parent, "cache folder")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:
+        raise write_error(lock, e, "a lock file") from None
+    try:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                time.sleep(poll)
+            except OSError:  # no locks on this filesystem: unlocked (see above)
+                break
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(folder: str | Path, pattern: str) -> int:
+    """Delete files matching `pattern` in `folder` (temporary files of a writer killed mid-write,
+    removed by whoever holds the lock they were written under); the number removed."""
+    n = 0
+    for p in Path(folder).glob(pattern):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            n += 1
+    return n
 
 
 def clear_folder(folder: Path) -> None:

@@ -170,19 +170,30 @@ def decode_file(path: Path, size: int, max_pixels: int, report: LoadReport | Non
         raise BadImage(f"cannot be decoded ({e})") from None
 
 
-def load_images(
+def default_workers() -> int:
+    """Decoding threads: Pillow releases the GIL while it decodes and resizes, so a few per core."""
+    return max(4, min(16, 2 * (os.cpu_count() or 1)))
+
+
+CHUNK = 64  # rows per decoding task: few futures for 100,000 rows, and a progress call per chunk
+
+
+def decode_into(
     paths: Sequence[Path],
     size: int,
     max_pixels: int,
+    out: Any,
     progress: Callable[[int, int], None] | None = None,
-    workers: int = 4,
-) -> tuple[np.ndarray, LoadReport]:
-    """Decode many images in threads (Pillow releases the GIL while decoding).
+    workers: int | None = None,
+) -> LoadReport:
+    """Decode many images in threads into `out[i]` (an (n, size, size, 3) uint8 array, a memory map,
+    or anything that takes `out[i] = pixels`). Bad rows are left as they are and listed in the report.
 
-    Returns (array of shape (n, size, size, 3) uint8 with zeros for bad rows, report).
+    Nothing but `out` grows with the number of images, so decoding into a memory-mapped file keeps
+    resident memory flat.
     """
     report = LoadReport()
-    out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    n = len(paths)
 
     def one(i: int) -> None:
         try:
@@ -195,9 +206,42 @@ def load_images(
             with report._lock:
                 report.bad.append((i, f"cannot be decoded ({type(e).__name__}: {e})"))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, _ in enumerate(pool.map(one, range(len(paths))), start=1):
-            if progress and (done % 200 == 0 or done == len(paths)):
-                progress(done, len(paths))
+    def chunk(start: int) -> int:
+        for i in range(start, min(start + CHUNK, n)):
+            one(i)
+        return min(start + CHUNK, n) - start
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        for count in pool.map(chunk, range(0, n, CHUNK)):
+            done += count
+            if progress and (done % (4 * CHUNK) == 0 or done == n):
+                progress(done, n)
     report.bad.sort()
-    return out, report
+    return report
+
+
+def load_images(
+    paths: Sequence[Path],
+    size: int,
+    max_pixels: int,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> tuple[np.ndarray, LoadReport]:
+    """Decode many images in threads (Pillow releases the GIL while decoding).
+
+    Returns (array of shape (n, size, size, 3) uint8 with zeros for bad rows, report).
+    """
+    out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    return out, decode_into(paths, size, max_pixels, out, progress, workers)
+
+
+def hash_files(paths: Sequence[Path], workers: int | None = None) -> list[str | None]:
+    """The sha256 of each regular file (None for one that cannot be read), hashed in threads."""
+    if not paths:
+        return []
+    def chunk(start: int) -> list[str | None]:
+        return [file_digest(p) for p in paths[start : start + CHUNK]]
+
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        return [d for part in pool.map(chunk, range(0, len(paths), CHUNK)) for d in part]

@@ -45,7 +45,7 @@ def run_worker(
     stages.quiet_framework()
     if cfg.tuner.deterministic:
         session.deterministic_ops()
-    registry, data = stages.load(cfg, log, registry, data)
+    registry, data = stages.load(cfg, log, registry, data, out)
     client = ChiefClient(role, cfg.tuner.chief_timeout, cfg.tuner.lease_seconds)
     log(f"worker {role.worker_id}: waiting for the chief at {role.address} (up to {cfg.tuner.chief_timeout:g}s)")
     client.hello({"config": search_signature(cfg), "data": data.fingerprint()})

@@ -25,7 +25,8 @@ from autoorder.core import config as C
 from autoorder.core.errors import ConfigError, did_you_mean
 from autoorder.data.dataset import Dataset
 from autoorder.model.callbacks import NanGuard
-from autoorder.model.features import DEGENERATE_SPREAD, BackboneBank, FeatureCache, feature_spread, prefix_outputs
+from autoorder.model import streams
+from autoorder.model.features import DEGENERATE_SPREAD, BackboneBank, FeatureCache, FeatureSet, Layout, feature_spread
 from autoorder.model.graph import split_model
 from autoorder.model.metrics import BalancedAccuracy
 from autoorder.model.assembly import (
@@ -120,6 +121,9 @@ class SearchSpace(kt.HyperModel):
         self.freeze = freeze_values(cfg, registry)
         self.image_size = cfg.data.image_size
         self._datasets: dict = {}
+        self._layout: Layout | None = None
+        # Without a feature cache, the features of a trial's cut are computed for it (in memory).
+        self._uncached = FeatureCache(memory_mb=0, dtype=cfg.cache.dtype)
         # Set per trial by the tuner (and per seed by a retraining): initialisation, dropout and
         # batch order all follow it, so a trial gives the same score whatever ran before it.
         self.trial_seed = cfg.tuner.seed
@@ -268,84 +272,61 @@ class SearchSpace(kt.HyperModel):
         return build_export_model(backbone, self.last_head, self.image_size)
 
     # ----- data --------------------------------------------------------------------------
-    def inputs_for(self, plan: TrialPlan) -> np.ndarray:
-        """What the trunk eats, for every row of the dataset."""
+    def layout(self) -> Layout:
+        """How cached features are stored: each split's rows together."""
+        if self._layout is None:
+            self._layout = Layout.of(self.data.split)
+        return self._layout
+
+    def inputs_for(self, plan: TrialPlan) -> Any:
+        """What the trunk eats, for every row of the dataset: pixels, or features at the cut."""
         if plan.freeze == C.FREEZE_NONE:
-            return self.data.images
-        if self.cache is None:
-            return self._features_uncached(plan)
-        fill = list(self.freeze[plan.backbone])
-        return self.cache.get(
-            self.bank, plan.backbone, self.image_size, plan.freeze, self.data.images, self.data.fingerprint(), fill
+            return self.data.pixels
+        cache = self.cache
+        if cache is None:  # cache.enabled: false: this trial's features, computed for it alone
+            cache = self._uncached
+            cache.clear()
+        fill = list(self.freeze[plan.backbone]) if self.cache is not None else [plan.freeze]
+        return cache.get(
+            self.bank, plan.backbone, self.image_size, plan.freeze, self.data.pixels, self.data.content_key(), fill,
+            self.layout(),
         )
 
     def degenerate_cached_cuts(self, backbone: str, cuts: list[str], sample: int = 256) -> list[tuple[str, float]]:
         """(cut, spread) of each frozen cut whose cached features hardly differ between training
         images; fills the cache (every cut in one pass) if it is empty."""
-        train = self.data.indices("train")[:sample]
         out = []
         for cut in cuts:
             plan = TrialPlan(backbone, cut, 0, 0, 0.0, C.ENCODING_NONE, 0.0)
-            spread = feature_spread(np.asarray(self.inputs_for(plan)[train]))
+            spread = feature_spread(self.inputs_for(plan).split_rows("train", sample))
             if spread < DEGENERATE_SPREAD:
                 out.append((cut, spread))
         return out
 
-    def _features_uncached(self, plan: TrialPlan) -> np.ndarray:
-        backbone = self.bank.pristine(plan.backbone, self.image_size)
-        extractor = keras.Model(backbone.inputs, prefix_outputs(backbone, [plan.freeze]))
-        return np.asarray(extractor.predict(self.data.images.astype(np.float32), batch_size=64, verbose=0))
-
-    def dataset(self, x: np.ndarray, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
+    def dataset(self, x: Any, split: str, shuffle: bool, seed: int) -> tf.data.Dataset:
         """Batches of (features, order) -> label for one split, reshuffled every epoch from `seed`.
 
-        The tensors of a split are made once per (array, split) and shared by every trial:
-        making them per trial copies the features into a new tensor every time, and resident
-        memory creeps up with the number of trials. Only the cheap shuffle on top is per trial,
-        so each trial's batch order follows its own seed, not the trials before it.
+        `x` is the dataset's pixels or a cut's cached features (`FeatureSet`), in memory or on
+        disk; either way tf.data reads them (`autoorder.model.streams`), never a Python
+        generator. In-memory tensors of a split are made once and shared by every trial (made
+        per trial, resident memory crept up with the number of trials); only the cheap shuffle
+        on top is per trial, so each trial's batch order follows its own seed.
         """
-        key = (id(x), split)
-        if key not in self._datasets:
-            self._datasets[key] = (x, self._base_dataset(x, split))  # x kept: id stays valid
-        base = self._datasets[key][1]
-        if callable(base):  # spilled features: a generator per seed
-            return base(shuffle, seed)
-        n = len(self.data.indices(split))
-        ds = base.shuffle(n, seed=seed, reshuffle_each_iteration=True) if shuffle else base
-        ds = ds.batch(self.cfg.space.batch_size)
-        if x.dtype == np.uint8:
-            ds = ds.map(lambda a, b: ({FEATURES_INPUT: tf.cast(a[FEATURES_INPUT], tf.float32), ORDER_INPUT: a[ORDER_INPUT]}, b))
-        return ds.prefetch(2)
-
-    def _base_dataset(self, x: np.ndarray, split: str) -> Any:
         idx = self.data.indices(split)
-        orders = self.data.orders[idx]
-        y = self.data.y[idx]
-        bs = self.cfg.space.batch_size
-        if isinstance(x, np.memmap) or (hasattr(x, "base") and isinstance(x.base, np.memmap)):
-            # Spilled features: read batch by batch, never the whole array at once.
-            sig = (
-                {FEATURES_INPUT: tf.TensorSpec((None, *x.shape[1:]), tf.float32), ORDER_INPUT: tf.TensorSpec((None,), tf.int32)},
-                tf.TensorSpec((None,), tf.int32),
-            )
-
-            def make(shuffle: bool, seed: int) -> tf.data.Dataset:
-                epoch = [0]
-
-                def gen():
-                    # A new permutation every epoch, from the seed and the epoch number.
-                    rng = np.random.default_rng([seed, epoch[0]])
-                    epoch[0] += 1
-                    perm = rng.permutation(len(idx)) if shuffle else np.arange(len(idx))
-                    for s in range(0, len(idx), bs):
-                        b = np.sort(idx[perm[s : s + bs]])
-                        pos = np.searchsorted(idx, b)
-                        yield {FEATURES_INPUT: np.asarray(x[b], np.float32), ORDER_INPUT: orders[pos]}, y[pos]
-
-                return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
-
-            return make
-        return tf.data.Dataset.from_tensor_slices(({FEATURES_INPUT: x[idx], ORDER_INPUT: orders}, y))
+        extras = (self.data.orders[idx], self.data.y[idx])
+        if isinstance(x, FeatureSet):
+            rows = x.dataset(split, extras, shuffle, seed)
+        elif x.path is None:  # pixels in memory (a small set)
+            key = (id(x), split)
+            if key not in self._datasets:
+                self._datasets[key] = (x, tf.data.Dataset.from_tensor_slices((x[idx], *extras)))  # x kept: id stays valid
+            rows = self._datasets[key][1]
+            rows = rows.shuffle(max(1, len(idx)), seed=seed, reshuffle_each_iteration=True) if shuffle else rows
+        else:  # pixels memory-mapped from the cache folder: read as runs of consecutive rows
+            rows = streams.file_rows(x.path, x.header_bytes, tuple(x.array.shape[1:]), x.slots[idx], extras, shuffle, seed)
+        ds = rows.batch(self.cfg.space.batch_size)
+        ds = ds.map(lambda a, o, y: ({FEATURES_INPUT: tf.cast(a, tf.float32), ORDER_INPUT: o}, y))
+        return ds.prefetch(2)
 
     # ----- training ----------------------------------------------------------------------
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
@@ -381,7 +362,7 @@ class SearchSpace(kt.HyperModel):
         """
         head = model.get_layer("head")
         pooled = self.inputs_for(dataclasses.replace(plan, freeze=C.FREEZE_ALL))
-        stage1 = build_training_model(None, pooled.shape[1:], head)
+        stage1 = build_training_model(None, pooled.row_shape, head)
         stage1.compile(
             optimizer=self.optimizer(plan.learning_rate, self.cfg.tuner.fine_tune_epochs),
             loss="sparse_categorical_crossentropy",

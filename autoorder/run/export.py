@@ -16,6 +16,19 @@ from autoorder.run.runfiles import check_weights_file
 from autoorder.schema.results import BEST_MODEL, LABELS, TEST_PREDICTIONS, BestModel, OrderAccuracy, TrialRecord
 
 
+TEST_CHUNK = 512  # test images held at once: memory stays flat whatever the number of photos
+
+
+def predict_rows(model: Any, data: Any, idx: np.ndarray) -> np.ndarray:
+    """Class probabilities of the exported model for rows `idx`, TEST_CHUNK images at a time."""
+    parts = [
+        model.predict({"image": data.pixels[idx[s : s + TEST_CHUNK]].astype(np.float32), "order": data.orders[idx[s : s + TEST_CHUNK]]},
+                      batch_size=64, verbose=0)
+        for s in range(0, len(idx), TEST_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, len(data.classes)), dtype=np.float32)
+
+
 def export_best(tuner: Any, space: Any, best_trial: TrialRecord, data: Any, out: Path) -> BestModel:
     """Rebuild the best trial, load its best epoch, export image+order -> probabilities, test it."""
     trial = tuner.oracle.get_trial(best_trial.id)
@@ -43,9 +56,7 @@ def export_best(tuner: Any, space: Any, best_trial: TrialRecord, data: Any, out:
     write_json(out / LABELS, data.classes)
 
     idx = data.indices("test")
-    probs = model.predict(
-        {"image": data.images[idx].astype(np.float32), "order": data.orders[idx]}, batch_size=64, verbose=0
-    )
+    probs = predict_rows(model, data, idx)
     pred = probs.argmax(axis=1)
     y = data.y[idx]
     per_order = {}

@@ -22,6 +22,7 @@ from autoorder.core import config as C
 from autoorder.core.environment import versions
 from autoorder.core.errors import AutoOrderError, RunError, describe
 from autoorder.core.fileio import check_writable, clear_folder, escape_cell, read_regular, write_csv, write_json, write_text
+from autoorder.data.dataset import FINGERPRINT_KIND
 from autoorder.data.images import file_digest
 from autoorder.data.manifest import read_manifest
 from autoorder.run.runfiles import RUN_STATE, TRIAL_SECONDS, read_run_state, read_trial_seconds
@@ -103,7 +104,12 @@ def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
     try:
         changes = changed_rows(out, previous)
     except (AutoOrderError, OSError, ValueError, KeyError):  # the record itself is unreadable: the plain message
-        changes = []
+        changes = None
+    if changes == [] and previous.get("data_fingerprint_kind") != FINGERPRINT_KIND:
+        # Started before the fingerprint hashed files instead of pixels: the rows and every file's
+        # sha256 in split.csv are what pinned that run's data, and they are unchanged.
+        return
+    changes = changes or []
     listed = "".join(f"\n  {c}" for c in changes[:SHOWN]) + (f"\n  ... and {len(changes) - SHOWN} more" if len(changes) > SHOWN else "")
     what = f" What changed:{listed}\n" if changes else " (images, orders or split changed: "
     tail = "" if changes else f"fingerprint {previous.get('data_fingerprint')} -> {fingerprint}); "
@@ -144,7 +150,8 @@ def changed_rows(out: Path, previous: dict) -> list[str]:
 def write_state(out: Path, resolved: dict, fingerprint: str, previous: dict | None, split_rows: list[list]) -> None:
     """run.json, config.resolved.yaml and split.csv (kept from the first session of a resumed run)."""
     started = (previous or {}).get("started") or time.strftime("%Y-%m-%dT%H:%M:%S")
-    write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fingerprint, "versions": versions(), "started": started})
+    write_json(out / RUN_STATE, {"config": resolved, "data_fingerprint": fingerprint, "data_fingerprint_kind": FINGERPRINT_KIND,
+                                 "versions": versions(), "started": started})
     write_text(out / RESOLVED, C.dump_yaml(resolved))
     write_csv(out / SPLIT_CSV, SPLIT_HEADER[: len(split_rows[0])] if split_rows else SPLIT_HEADER, split_rows)
 

@@ -50,7 +50,7 @@ def run_search(
         done = folder.finished(out, resolved_dict(cfg), overwrite)
         if done is not None:
             results, state, why = done
-            _, loaded = stages.load(cfg, log, registry, data)
+            _, loaded = stages.load(cfg, log, registry, data, out)
             folder.check_same_data(out, state, loaded.fingerprint())
             log(
                 f"nothing to do: {out} holds a finished search ({why}). Raise tuner.max_trials or tuner.time_budget "

@@ -6,6 +6,7 @@ distributed search (`autoorder.distributed`) string them together their own way.
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from autoorder.data.dataset import Dataset, load_dataset
 from autoorder.model import session
 from autoorder.model.callbacks import read_history
 from autoorder.model.catalog import registry_for
-from autoorder.model.features import BackboneBank, FeatureCache
+from autoorder.model.features import BackboneBank, FeatureCache, count_passes
 from autoorder.model.space import SearchSpace
 from autoorder.model.tuner import AutoOrderTuner, make_oracle
 from autoorder.registry.table import Registry
@@ -60,13 +61,36 @@ class SearchRun:
     warnings: tuple[str, ...] = ()  # said before the first trial
 
 
-def load(cfg: C.Config, log: Log, registry: Registry | None = None, data: Dataset | None = None) -> tuple[Registry, Dataset]:
-    """The registry the config sees (space checked against it), and the data (decoded, split)."""
+PASSES = "passes"  # RUN_DIR/passes: a record per backbone pass, by whichever process made it
+DECODE_LOG_SECONDS = 15.0
+
+
+def cache_folder(cfg: C.Config, out: Path) -> Path:
+    """`cache.dir`, or RUN_DIR/cache: decoded pixels and cached features, shared by the workers."""
+    return C.resolve_path(cfg.base_dir, cfg.cache.dir) if cfg.cache.dir else out / "cache"
+
+
+def load(
+    cfg: C.Config, log: Log, registry: Registry | None = None, data: Dataset | None = None, out: Path | None = None
+) -> tuple[Registry, Dataset]:
+    """The registry the config sees (space checked against it), and the data (decoded, split).
+
+    With the run folder `out`, a large set's decoded pixels are kept in (and read back from) its
+    cache folder: decoded once for the whole search, its resumes and its workers."""
     registry = registry or registry_for(cfg)
     check_space(cfg, registry)
     if data is None:
         log(f"loading {cfg.manifest_path()} at {cfg.data.image_size}px")
-        data = load_dataset(cfg)
+        started, last = time.monotonic(), [time.monotonic()]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= DECODE_LOG_SECONDS and done < total:
+                last[0] = now
+                log(f"decoded {done}/{total} images ({done / max(now - started, 1e-9):.0f} images/s)")
+
+        folder = cache_folder(cfg, out) if out is not None else None
+        data = load_dataset(cfg, progress, cache_dir=folder, on_wait=lambda: log(f"waiting for another process decoding into {folder}"))
     return registry, data
 
 
@@ -75,8 +99,8 @@ def build_space(cfg: C.Config, out: Path, registry: Registry, data: Dataset, log
     bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
     cache = None
     if cfg.cache.enabled:
-        spill = C.resolve_path(cfg.base_dir, cfg.cache.dir) if cfg.cache.dir else out / "cache"
-        cache = FeatureCache(memory_mb=cfg.cache.memory_mb, spill_dir=spill, progress=log)
+        cache = FeatureCache(memory_mb=cfg.cache.memory_mb, spill_dir=cache_folder(cfg, out), progress=log,
+                             dtype=cfg.cache.dtype, ledger=out / PASSES)
     space = SearchSpace(cfg, registry, data, bank, cache, log)
     preflight(out, bank, cfg)
     keras.utils.set_random_seed(cfg.tuner.seed)
@@ -88,10 +112,10 @@ def before_trials(run: "SearchRun", registry: Registry) -> list[str]:
 
     With the feature cache, the frozen cuts are filled now (the one backbone pass the trials
     would make anyway) and checked on their cached features: no extra pass."""
-    images = run.data.images[run.data.indices("train")[:PROBE_IMAGES]]
-    probe = sample_probe(run.cfg, run.space.bank, images)
     if run.cache is not None:
         probe = run.space.degenerate_cached_cuts
+    else:
+        probe = sample_probe(run.cfg, run.space.bank, run.data.pixels[run.data.indices("train")[:PROBE_IMAGES]])
     found = space_warnings(run.cfg, registry, probe)
     for w in found:
         run.log(f"warning: {w}")
@@ -108,7 +132,9 @@ def prepare(
     started = time.monotonic()
     resolved = C.resolved_dict(cfg)
     previous = folder.prepare_run_dir(out, resolved, overwrite)
-    registry, data = load(cfg, log, registry, data)
+    if (out / PASSES).is_dir():  # this session's passes are counted (results.json cache.backbone_passes)
+        shutil.rmtree(out / PASSES, ignore_errors=True)
+    registry, data = load(cfg, log, registry, data, out)
     fp = data.fingerprint()
     folder.check_same_data(out, previous, fp)
     if previous is not None:
@@ -168,9 +194,13 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     results.baseline = Baseline(majority_class=majority, collapse_below=collapse_below)
     results.deterministic = run.cfg.tuner.deterministic
     results.devices = list(run.devices)
+    pass_seconds = cache.fill_seconds if cache is not None else None
     if distributed is not None:
         results.distributed = Distributed(workers=distributed["workers"], reassigned=distributed["reassigned"])
-    elif cache is not None:  # a chief computes no features: its workers do
+    if distributed is not None and cache is not None:  # every process's passes: the chief's and its workers'
+        passes, pass_seconds = count_passes(out / PASSES)
+        results.cache = CacheStats(backbone_passes=passes)
+    elif cache is not None:
         results.cache = CacheStats(backbone_passes=cache.total_passes())
     ranking = results.ranked()
     if not ranking:
@@ -186,7 +216,7 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
         run.log(f"warning: {w}")
     results.timings = Timings(
         total_seconds=round(time.monotonic() - run.started, 3),
-        backbone_pass_seconds=round(cache.fill_seconds, 3) if cache is not None else None,
+        backbone_pass_seconds=round(pass_seconds, 3) if pass_seconds is not None else None,
         fit_seconds=round(run.space.fit_seconds, 3),
         export_seconds=round(time.monotonic() - t0, 3),
     )

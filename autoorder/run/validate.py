@@ -26,7 +26,7 @@ def validate_config(
     bank = BackboneBank(registry, cfg.weights_value(), cfg.tuner.seed)
     build_backbones(bank, cfg)
     progress = (lambda done, total: log(f"decoded {done}/{total} images")) if log else None
-    data = load_dataset(cfg, progress=progress)
+    data = load_dataset(cfg, progress=progress, keep_pixels=False)  # every row decoded and checked, none kept
     summary = data.summary()
-    images = data.images[data.indices("train")[:PROBE_IMAGES]]
+    images = data.pixels[data.indices("train")[:PROBE_IMAGES]]
     return summary, [*cfg.warnings(), *summary.warnings, *space_warnings(cfg, registry, sample_probe(cfg, bank, images))]

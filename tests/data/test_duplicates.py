@@ -80,10 +80,10 @@ def test_summaries_written_before_the_check_still_load():
 def test_memory_and_the_split_are_checked_before_any_image_is_decoded(tmp_path, monkeypatch):
     simple_dataset(tmp_path, classes=("a", "b"), objects_per_class=4)
     decoded = []
-    monkeypatch.setattr("autoorder.data.dataset.load_images", lambda *a, **k: decoded.append(1))
+    monkeypatch.setattr("autoorder.data.dataset.decode_pixels", lambda *a, **k: decoded.append(1))
     monkeypatch.setattr("autoorder.data.dataset.available_memory", lambda: 3 * 2**20)
-    with pytest.raises(DataError, match=r"its 24 images decoded at 1024x1024 px need about 72.0 MiB of memory .* but only 3.0 MiB is available"):
-        load_dataset(_cfg(tmp_path, image_size=1024))
+    with pytest.raises(DataError, match=r"its 24 images decoded at 512x512 px need about 18.0 MiB of memory .* but only 3.0 MiB is available"):
+        load_dataset(_cfg(tmp_path, image_size=512))
     with pytest.raises(DataError, match=r"too few for a stratified train/val/test split"):
         load_dataset(_cfg(tmp_path, split={"val": 0.4, "test": 0.4}))
     assert decoded == []

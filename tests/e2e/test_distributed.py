@@ -73,16 +73,19 @@ def _check_run(out):
 @pytest.mark.slow
 def test_chief_and_two_workers_complete_a_search_and_resume(tmp_path, cfg):
     out = tmp_path / "run"
-    r = _search(cfg, out, "--workers", "2")
+    # Head-only trials: both workers need the cached features; one makes the backbone pass, the other reads it.
+    r = _search(cfg, out, "--workers", "2", "--set", "space.freeze=all")
     assert r.returncode == 0, r.stderr[-4000:]
     res = _check_run(out)
+    assert res["cache"]["backbone_passes"] == 1, r.stderr[-4000:]
+    assert len(list((out / "cache").glob("features-*/meta.json"))) == 1
     assert sorted(_progress(r.stderr), key=int) == [str(i) for i in range(1, MAX_TRIALS + 1)], r.stderr
     assert "[worker0] " in r.stderr and "[worker1] " in r.stderr
     assert "best:" in r.stdout and "results:" in r.stdout
     assert res["distributed"]["workers"] == ["worker0", "worker1"] and res["distributed"]["reassigned"] == []
     # The same command again resumes: nothing is trained again.
     before = (out / "trial_seconds.json").read_text()
-    again = _search(cfg, out, "--workers", "2")
+    again = _search(cfg, out, "--workers", "2", "--set", "space.freeze=all")
     assert again.returncode == 0, again.stderr[-4000:]
     assert "resuming" in again.stderr and _progress(again.stderr) == []
     assert (out / "trial_seconds.json").read_text() == before

@@ -22,13 +22,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.kill]
 MAX_TRIALS = 3
 
 
-def _search(cfg, out, kill_at=None):
+def _search(cfg, out, kill_at=None, *args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("AUTOORDER_KILL_AT", None)
     if kill_at:
         env["AUTOORDER_KILL_AT"] = kill_at
     return subprocess.run(
-        [sys.executable, "-m", "autoorder", "search", str(cfg), "--out", str(out)],
+        [sys.executable, "-m", "autoorder", "search", str(cfg), "--out", str(out), *args],
         env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -69,3 +69,14 @@ def test_killed_search_resumes_to_exactly_max_trials(tmp_path, cfg, kill_at):
         # The interrupted trial continues from its last finished epoch.
         assert "trial 0 resumes at epoch 3" in second.stderr, second.stderr
     assert (out / "best_model.keras").exists()
+
+
+def test_a_search_killed_in_its_backbone_pass_leaves_no_torn_cache_and_makes_the_pass_again(tmp_path, cfg):
+    out = tmp_path / "run"
+    first = _search(cfg, out, "pass:1", "--set", "space.freeze=all", "--set", "tuner.max_trials=1")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    assert list((out / "cache").glob(".pass-*")) and not list((out / "cache").glob("features-*"))
+    second = _search(cfg, out, None, "--set", "space.freeze=all", "--set", "tuner.max_trials=1")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads((out / "results.json").read_text())["cache"]["backbone_passes"] == 1
+    assert not list((out / "cache").glob(".pass-*")) and len(list((out / "cache").glob("features-*/meta.json"))) == 1

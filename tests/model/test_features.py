@@ -1,5 +1,7 @@
 """The feature cache: cached activations equal the full graph's; spilling; progress; degenerate features."""
 
+import threading
+
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from autoorder.model.assembly import (
     build_head,
     build_training_model,
 )
-from autoorder.model.features import BackboneBank, FeatureCache, degenerate_cuts, degenerate_warning
+from autoorder.model.features import BackboneBank, FeatureCache, Layout, count_passes, degenerate_cuts, degenerate_warning
 from autoorder.model.graph import split_model
 from tests.fakes import Flat, registry
 
@@ -50,16 +52,77 @@ def test_spilled_features_equal_in_memory_ones(tmp_path):
     mem = FeatureCache(memory_mb=64).get(bank, "mini", 16, "p1", images, "d", ["p1"])
     disk_cache = FeatureCache(memory_mb=0, spill_dir=tmp_path)
     disk = disk_cache.get(bank, "mini", 16, "p1", images, "d", ["p1"])
-    assert isinstance(disk, np.memmap) and list(tmp_path.glob("features-*.npy"))
-    np.testing.assert_array_equal(np.asarray(disk), mem)
-    # A new cache over the same folder reuses the file: no new backbone pass.
-    again = FeatureCache(memory_mb=0, spill_dir=tmp_path)
-    np.testing.assert_array_equal(np.asarray(again.get(bank, "mini", 16, "p1", images, "d", ["p1"])), mem)
-    assert again.total_passes() == 0
+    assert mem.in_memory and not disk.in_memory and list(tmp_path.glob("features-*/all-00000.bin"))
+    np.testing.assert_array_equal(np.asarray(disk), np.asarray(mem))
+    np.testing.assert_array_equal(disk[[7, 2]], np.asarray(mem)[[7, 2]])
+    # A new cache over the same folder reuses the files: no new backbone pass; within its budget it reads them into memory.
+    again = FeatureCache(memory_mb=64, spill_dir=tmp_path)
+    loaded = again.get(bank, "mini", 16, "p1", images, "d", ["p1"])
+    assert loaded.in_memory and again.total_passes() == 0
+    np.testing.assert_array_equal(np.asarray(loaded), np.asarray(mem))
     # Other data never gets these features.
     assert FeatureCache(memory_mb=0, spill_dir=tmp_path).key(bank.fingerprint("mini", 16), "other", "p1") != disk_cache.key(
         bank.fingerprint("mini", 16), "d", "p1"
     )
+
+
+def test_features_are_stored_split_by_split_and_streamed_in_a_new_order_every_epoch(tmp_path):
+    bank = BackboneBank(registry(), None, seed=0)
+    n = 40
+    images = np.random.default_rng(2).integers(0, 256, (n, 16, 16, 3)).astype(np.uint8)
+    split = np.array(["train", "val", "test", "train"] * 10)
+    layout = Layout.of(split)
+    labels = np.arange(n, dtype=np.int32)
+    for budget in (64, 0):  # in memory, then streamed from shard files
+        feats = FeatureCache(memory_mb=budget, spill_dir=tmp_path / str(budget)).get(bank, "mini", 16, "all", images, "d", ["all"], layout)
+        assert feats.in_memory == bool(budget)
+        train = np.flatnonzero(split == "train")
+
+        def epoch(ds):
+            rows, ys = zip(*[(r.numpy(), int(y)) for r, y in ds])
+            return np.stack(rows), list(ys)
+
+        ds = feats.dataset("train", (labels[train],), shuffle=True, seed=3)
+        rows, first = epoch(ds)
+        _, second = epoch(ds)
+        assert sorted(first) == train.tolist() and first != second  # every row once, reshuffled each epoch
+        np.testing.assert_allclose(rows, feats[np.array(first)])  # each row with its own label
+        assert epoch(feats.dataset("train", (labels[train],), shuffle=True, seed=3))[1] == first  # the seed decides
+        assert epoch(feats.dataset("val", (labels[split == "val"],), shuffle=False, seed=3))[1] == np.flatnonzero(split == "val").tolist()
+
+
+def test_a_pass_killed_mid_way_leaves_nothing_that_is_read_and_the_next_one_makes_it_again(tmp_path):
+    bank = BackboneBank(registry(), None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    cache = FeatureCache(memory_mb=0, spill_dir=tmp_path)
+    good = np.asarray(cache.get(bank, "mini", 16, "p1", images, "d", ["p1"]))
+    (folder,) = tmp_path.glob("features-*")
+    # What a kill -9 mid-pass leaves: the partial folder of the pass, and (older layouts) shards without meta.json.
+    (folder / "meta.json").unlink()
+    (tmp_path / ".pass-0123.999.partial" / "x").mkdir(parents=True)
+    again = FeatureCache(memory_mb=0, spill_dir=tmp_path)
+    np.testing.assert_array_equal(np.asarray(again.get(bank, "mini", 16, "p1", images, "d", ["p1"])), good)
+    assert again.total_passes() == 1 and (folder / "meta.json").exists()
+
+
+def test_processes_sharing_a_cache_folder_make_one_pass(tmp_path):
+    bank = BackboneBank(registry(), None, seed=0)
+    bank.pristine("mini", 16)  # built before the threads start
+    images = np.random.default_rng(1).integers(0, 256, (300, 16, 16, 3)).astype(np.uint8)
+    caches = [FeatureCache(memory_mb=0, spill_dir=tmp_path / "cache", ledger=tmp_path / "passes", progress=lambda s: None) for _ in range(3)]
+    out = [None] * 3
+
+    def one(i):
+        out[i] = np.asarray(caches[i].get(bank, "mini", 16, "p1", images, "d", ["p1", "all"]))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(c.total_passes() for c in caches) == 1 and count_passes(tmp_path / "passes")[0] == 1
+    for o in out[1:]:
+        np.testing.assert_array_equal(o, out[0])
 
 
 def test_backbone_pass_reports_progress_and_rate():
