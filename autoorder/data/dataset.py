@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
@@ -108,6 +109,13 @@ def _bad_rows_error(manifest: Manifest, bad: list[tuple[Row, str]]) -> DataError
         + more
         + "\nFix or remove those rows, or set data.on_bad_image: skip to leave them out."
     )
+
+
+def resplit(data: Dataset, val: float, test: float, seed: int) -> Dataset:
+    """The same decoded photos with another grouped, stratified split (a benchmark's outer repeats)."""
+    groups = [r.group for r in data.rows]
+    assignment = grouped_split(groups, [r.label for r in data.rows], val, test, seed, str(data.manifest.path))
+    return dataclasses.replace(data, split=np.array([assignment[g] for g in groups]), _fingerprint=None)
 
 
 def load_dataset(cfg: Config, progress: Callable[[int, int], None] | None = None) -> Dataset:
