@@ -67,6 +67,7 @@ def _prepare(out: Path, overwrite: bool, resolved: dict) -> None:
     """A new folder, or one this protocol started with the same config (--repeats and --seeds may differ:
     finished searches and retrainings are kept by repeat and seed, and reused)."""
     state = out / STATE
+    kept: dict = {}
     if out.exists() and any(out.iterdir()):
         if not state.exists():
             raise RunError(
@@ -87,8 +88,20 @@ def _prepare(out: Path, overwrite: bool, resolved: dict) -> None:
                     f"Benchmark folder {str(out)!r} was started with a different config; resuming is refused. "
                     "Rerun with --overwrite to start over, or use another --out."
                 )
+            kept = {"data": old["data"]} if "data" in old else {}
     out.mkdir(parents=True, exist_ok=True)
-    write_json(state, {"config": resolved, "protocol": STATE_PROTOCOL})
+    write_json(state, {"config": resolved, "protocol": STATE_PROTOCOL, **kept})
+
+
+def _check_data(out: Path, fingerprint: str) -> None:
+    """Finished retrainings are reused by repeat and seed: only while the photos are the same ones."""
+    state = read_json(out / STATE, "benchmark state")
+    if state.get("data") not in (None, fingerprint):
+        raise RunError(
+            f"Benchmark folder {str(out)!r} was started on different data (images, orders or split changed: fingerprint "
+            f"{state['data']} -> {fingerprint}); resuming is refused. Rerun with --overwrite to start over, or use another --out."
+        )
+    write_json(out / STATE, {**state, "data": fingerprint})
 
 
 def _check_counts(seeds: int, repeats: int) -> None:
@@ -132,6 +145,7 @@ def _run_benchmark(
         check_space(c, registry)
     log(f"loading {cfg.manifest_path()} at {cfg.data.image_size}px")
     data = load_dataset(cfg)
+    _check_data(out, data.fingerprint())
     t0 = time.monotonic()
     outcomes: list[RepeatOutcome] = []
     for r in range(repeats):

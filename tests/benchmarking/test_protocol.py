@@ -134,6 +134,9 @@ def test_state_refuses_another_config_an_old_protocol_and_a_foreign_folder(tmp_p
     Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
     with pytest.raises(RunError, match="different config; resuming is refused"):
         Pr.run_benchmark(_cfg(tmp_path, max_trials=2), tmp_path / "b", seeds=1, repeats=1, reps=50)
+    (tmp_path / "data" / "img" / "a0_1.png").write_bytes((tmp_path / "data" / "img" / "b0_1.png").read_bytes())
+    with pytest.raises(RunError, match="started on different data"):  # its retrainings would not fit the photos
+        Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / Pr.STATE).write_text(json.dumps({"config": {}, "seeds": 3}))
     with pytest.raises(RunError, match="benchmark protocol 1.*cannot be resumed"):

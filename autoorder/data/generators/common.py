@@ -355,6 +355,7 @@ def write_dataset(
         info = {
             "name": gen.name,
             "seed": seed,
+            "seed_salt": name_salt(gen.name),  # every draw comes from (seed, seed_salt): see seed_sequence
             "objects": objects,
             "image_size": image_size,
             "classes": list(classes),
