@@ -39,6 +39,7 @@ from autoorder.core.fileio import clear_folder, folder_lock, read_json, write_js
 from autoorder.data.dataset import load_dataset
 from autoorder.model.catalog import registry_for
 from autoorder.reports.benchmark import render_benchmark_report
+from autoorder.reports.markdown import REPORT
 from autoorder.reports.search import render_report
 from autoorder.run.preflight import check_space
 from autoorder.schema.arms import ARMS
@@ -174,7 +175,9 @@ def _run_benchmark(
     write_benchmark(out, result)
     for o in outcomes:
         for arm in ARMS:
-            render_report(out / o.meta["searches"][arm]["run_dir"])
+            folder = out / o.meta["searches"][arm]["run_dir"]
+            if not (folder / REPORT).exists():  # a finished search's report does not change when the benchmark resumes
+                render_report(folder)
     render_benchmark_report(out)
     return result
 

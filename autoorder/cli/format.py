@@ -41,10 +41,13 @@ def pct(ci: object, signed: bool = False) -> str:
     mean = getattr(ci, "mean", None)
     if mean is None:
         return "-"
-    txt = fmt.format(100 * mean)
+    def f(x: float) -> str:
+        return fmt.format(round(100 * x, 1) + 0.0)  # + 0.0: no "-0.0"
+
+    txt = f(mean)
     lo, hi = getattr(ci, "low", None), getattr(ci, "high", None)
     if lo is not None and hi is not None:
-        txt += f" [{fmt.format(100 * lo)}, {fmt.format(100 * hi)}]"
+        txt += f" [{f(lo)}, {f(hi)}]"
     return txt
 
 

@@ -55,7 +55,7 @@ def _pct(x: Any) -> str:
 
 def _pts(x: Any) -> str:
     """A difference of accuracies (fraction) in signed percentage points."""
-    return f"{100 * x:+.1f}" if is_finite(x) else "-"
+    return f"{round(100 * x, 1) + 0.0:+.1f}" if is_finite(x) else "-"  # + 0.0: no "-0.0"
 
 
 def _has(ci: Any) -> bool:
