@@ -456,7 +456,9 @@ def render_benchmark_report(bench_dir: str | Path) -> Path:
     bench_dir = Path(bench_dir)
     bench = read_benchmark(bench_dir)
     doc = Doc(bench_dir)
-    doc.add(f"# Does the upload order help? Benchmark: {md(bench_dir.resolve().name)}")
+    here = bench_dir.resolve()
+    name = here.parent.name if here.name == "results" else here.name  # benchmarks/<name>/results
+    doc.add(f"# Does the upload order help? Benchmark: {md(name)}")
     if bench.protocol < 2:
         doc.add("> **Version 1.** This benchmark.json was written by benchmark protocol 1: one split, one search per model, "
                 "a Student-t interval over retraining seeds. Its interval does not cover another split or search, and its "

@@ -119,3 +119,13 @@ def test_one_repeat_one_seed_still_has_an_interval_over_objects():
     f = compute_figures(preds, reps=REPS)
     assert f["gain"]["low"] is not None and "no other split or search" in f["gain"]["interval"]
     assert (preds.seed == NO_SEED).sum() == 2 * 45
+
+
+def test_figures_never_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, autoorder.benchmarking.figures, autoorder.core.bootstrap; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'framework imported'")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
