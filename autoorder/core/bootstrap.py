@@ -21,7 +21,7 @@ know about the bootstrap", section 5): level alpha/2 becomes Phi(sqrt(K / (K - 1
 Resampling the inner levels as well counts their variance a second time (it is already in the
 spread of the repeats), so the interval is conservative where seeds and objects dominate; the
 calibration is measured in tests/core/test_bootstrap.py (simulated benchmarks with a known gain:
-about 96-97% coverage of a zero gain where search and split dominate, more where they do not).
+about 96-98% coverage of a zero gain where search and split dominate, more where they do not).
 """
 
 from __future__ import annotations
