@@ -9,7 +9,7 @@ probs = run.predict(images, orders)   # (n, len(run.classes))
 run = autoorder.load_run("runs/x")
 run.evaluate("new/manifest.csv")  # {"accuracy", "balanced_accuracy", "per_class", "per_order", "per_object", ...}
 run.export("onnx", "model.onnx")  # or "savedmodel", "litert"
-autoorder.benchmark("search.yaml", out="bench/x", seeds=5)
+autoorder.benchmark("search.yaml", out="bench/x", seeds=5, repeats=5)
 ```
 
 Library code never prints: progress lines go to `log` (a callable), when given.
@@ -147,9 +147,13 @@ def benchmark(
     out: str | Path,
     *,
     seeds: int = 3,
+    repeats: int = 1,
     overrides: dict | None = None,
     overwrite: bool = False,
     log: Log | None = None,
 ) -> BenchmarkResult:
-    """Run (or resume) the benchmark protocol of `config` into `out`; what benchmark.json holds."""
-    return run_benchmark(_config(config, overrides), out, seeds=seeds, overwrite=overwrite, log=log)
+    """Run (or resume) the benchmark protocol of `config` into `out`; what benchmark.json holds.
+
+    `repeats` outer repeats (each its own split and searches), `seeds` retrainings of each arm's
+    best configuration in each repeat."""
+    return run_benchmark(_config(config, overrides), out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=log)

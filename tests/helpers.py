@@ -61,3 +61,53 @@ def small_search_config(root: Path, **tuner) -> Path:
     p = root / "c.yaml"
     p.write_text(yaml.safe_dump(config))
     return p
+
+
+def fake_predictions(repeats: int = 2, seeds: int = 3, objects: int = 20, classes=("bird", "cat", "dog"), *,
+                     io_back: float = 0.4, aware_back: float = 0.95, seed: int = 0):
+    """A predictions.csv.gz table as a benchmark writes it, without training anything.
+
+    Every repeat tests `objects` objects of 3 photos (orders 1, 2, 3; the last photo of the last
+    object has order 0). Both models are right on most front and other photos; on back photos
+    image-only is right with probability `io_back`, order-aware with `aware_back`. Controls: the
+    shuffled, constant-order and unknown-order arms behave like image-only, noncompliance like
+    order-aware, and the seed-free order-only and majority arms always answer the first class.
+    """
+    from autoorder.schema.predictions import Predictions
+
+    rng = np.random.default_rng(seed)
+    k = len(classes)
+    rows = []
+    for r in range(repeats):
+        ids = sorted(rng.choice(3 * objects, size=objects, replace=False))
+        labels = {o: classes[int(rng.integers(k))] for o in ids}
+        photos = [(f"images/o{o:03d}_{v}.png", f"o{o:03d}", order, labels[o])
+                  for o in ids for v, order in (("front", 1), ("back", 2), ("other", 3))]
+        last = photos[-1]
+        photos[-1] = (last[0], last[1], 0, last[3])
+        n = len(photos)
+        back = np.array([p[2] == 2 for p in photos])
+        base_right = rng.random(n) < 0.9
+
+        def predicted(right):
+            return [p[3] if ok else classes[(classes.index(p[3]) + 1) % k] for p, ok in zip(photos, right)]
+
+        def obj_predicted(right):
+            votes: dict = {}
+            for p, ok in zip(photos, right):
+                votes[p[1]] = votes.get(p[1], 0) + int(ok)
+            return [p[3] if votes[p[1]] >= 2 else classes[(classes.index(p[3]) + 1) % k] for p in photos]
+
+        for i in range(seeds):
+            s = 100 * (r + 1) + i
+            io = np.where(back, rng.random(n) < io_back, base_right & (rng.random(n) < 0.98))
+            oa = np.where(back, rng.random(n) < aware_back, base_right)
+            arms = {"image_only": io, "order_aware": oa, "shuffled_order": io, "architecture_only": io,
+                    "noncompliance_1pct": oa, "noncompliance_5pct": oa, "noncompliance_20pct": oa, "order_unknown": io}
+            for arm, right in arms.items():
+                for p, pr, op in zip(photos, predicted(right), obj_predicted(right)):
+                    rows.append((r, s, arm, p[0], p[1], p[2], p[3], pr, op))
+        for arm in ("order_only", "majority_class"):
+            for p in photos:
+                rows.append((r, None, arm, p[0], p[1], p[2], p[3], classes[0], ""))
+    return Predictions.from_rows(rows)

@@ -115,3 +115,12 @@ def test_bad_config_and_overrides_are_named(tmp_path):
         autoorder.search(42, tmp_path / "run")
     with pytest.raises(ConfigError, match=r"'tuner.max_trials' key .* must be an int >= 1"):
         autoorder.search(config, tmp_path / "run", overrides={"tuner.max_trials": 0})
+
+
+def test_benchmark_takes_repeats_and_seeds_as_documented(monkeypatch, tmp_path):
+    import autoorder.api as api
+
+    seen = {}
+    monkeypatch.setattr(api, "run_benchmark", lambda cfg, out, **kw: seen.update(kw) or "result")
+    assert autoorder.benchmark({"data": {"manifest": str(tmp_path / "m.csv")}}, tmp_path / "b", seeds=5, repeats=5) == "result"
+    assert seen["seeds"] == 5 and seen["repeats"] == 5

@@ -1,9 +1,12 @@
 """Does the upload order help? The benchmark protocol, its figures, and the demo.
 
-- `protocol`: two searches (image-only and order-aware, same split and budget), each best
-  configuration retrained over seeds and tested; writes benchmark.json and the reports.
-- `retrain`: one configuration from scratch with one seed; `summary`: every figure from the
-  per-seed test probabilities (plain numpy); `demo`: the embedded default (`autoorder demo`).
+- `protocol`: K outer repeats (each its own split and searches), every figure from the
+  predictions file; writes benchmark.json, predictions.csv.gz and the reports.
+- `repeat`: one repeat (two searches, each best configuration retrained over seeds, the
+  controls); `retrain`: one configuration from scratch with one seed.
+- `controls`: the orders each control feeds; `figures`: every figure of benchmark.json from
+  predictions.csv.gz (plain numpy and scipy); `views`: the view classifier; `demo`: the embedded
+  default (`autoorder demo`).
 
 Named `benchmarking`, not `benchmark`: `autoorder.benchmark` is reserved for the Python API.
 """

@@ -2,7 +2,9 @@
 
 A small version of the benchmark: glyphs that turn into one another when mirrored or turned
 (b/d/p/q, n/u, 6/9), an image-only and an order-aware search with the same budget, each best
-configuration retrained over three seeds, and the gain with its interval.
+configuration retrained over three seeds, and the gain with its interval and the controls. One
+outer repeat (one split, one search per arm): its interval covers retraining seeds and test
+objects, not another split or search; `autoorder benchmark --repeats 5` does that.
 
 Its budget is chosen so that it shows the gain on any machine and for any generator seed of
 its data: every trial trains with the default recipe (warmup, cosine decay, clipping) for up

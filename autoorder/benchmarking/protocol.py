@@ -1,18 +1,22 @@
-"""Does the upload order help? Two searches, retrained over seeds, with intervals and controls.
+"""Does the upload order help? Benchmark protocol 2: outer repeats, retraining seeds, a hierarchical bootstrap.
 
 Protocol:
-1. Two searches with the same budget and split: image-only (encoding fixed to `none`) and
-   order-aware (the configured order-aware encodings).
-2. Each search's best configuration is retrained with each of N seeds (the backbone
-   initialisation and the training both follow the seed) and tested on the held-out test
-   split that no search saw. Seed s of one arm is paired with seed s of the other.
-3. Gain = order-aware minus image-only test accuracy: mean, a 95% Student-t interval over the
-   paired seeds, and a 95% paired bootstrap interval over test objects.
-4. Controls: the order-aware model with orders shuffled across test images, an order-only
-   model (the best any classifier can do from the order alone: the majority label of each
-   order value in train), and the majority class.
-5. Accuracy per order value and per object (an object's views combined by summing their
-   log-probabilities), for both models.
+1. K outer repeats. Repeat r splits the data with seed `data.split.seed + r` and runs two searches
+   with the same budget and search seed `tuner.seed + r`: image-only (encoding fixed to `none`)
+   and order-aware (the configured order-aware encodings). Both arms share the repeat's split.
+2. In each repeat, each search's best configuration is retrained with each of S seeds, disjoint
+   from every search seed, and tested on the repeat's held-out test split. Seed s of one arm is
+   paired with seed s of the other.
+3. Gain = order-aware minus image-only per-photo test accuracy: the mean over repeats and seeds,
+   a 95% hierarchical bootstrap interval (repeats, then seeds, then test objects) and
+   `p_positive` = P(gain > 0) under it (`autoorder.core.bootstrap`).
+4. Controls: shuffled orders at test; the order-aware configuration trained and tested with a
+   constant order (architecture only); the orders of 1%, 5%, 20% of test objects permuted, and
+   every order unknown (noncompliance); an order-only model; the majority class.
+5. Accuracy per order value, per class (and balanced accuracy), per object; a view classifier.
+
+Every test prediction is written to predictions.csv.gz and every figure is computed from it
+(`autoorder.benchmarking.figures`), so the published figures recompute from the folder.
 """
 
 from __future__ import annotations
@@ -20,27 +24,31 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from autoorder.benchmarking.retrain import retrain
-from autoorder.benchmarking.summary import summarise
+from autoorder.benchmarking.figures import compute_figures
+from autoorder.benchmarking.repeat import RETRAIN_SALT, RepeatOutcome, run_repeat
+from autoorder.benchmarking.views import WHAT as VIEW_WHAT
+from autoorder.core import bootstrap as B
 from autoorder.core import config as C
 from autoorder.core.environment import machine, versions
 from autoorder.core.errors import ConfigError, RunError
-from autoorder.core.stats import collapse_threshold, converged
 from autoorder.core.fileio import clear_folder, folder_lock, read_json, write_json
 from autoorder.data.dataset import load_dataset
 from autoorder.model.catalog import registry_for
 from autoorder.reports.benchmark import render_benchmark_report
+from autoorder.reports.markdown import REPORT
 from autoorder.reports.search import render_report
 from autoorder.run.preflight import check_space
-from autoorder.run.search import run_search
-from autoorder.schema.benchmark import ARMS, BenchmarkResult, write_benchmark
+from autoorder.schema.arms import ARMS
+from autoorder.schema.benchmark import SCHEMA_VERSION, BenchmarkResult, write_benchmark
+from autoorder.schema.predictions import PREDICTIONS, Predictions, read_predictions, write_predictions
 from autoorder.schema.records import dump
 
 STATE = "benchmark.state.json"
+STATE_PROTOCOL = 2
 
 
 def arm_configs(cfg: C.Config) -> dict[str, C.Config]:
@@ -56,8 +64,11 @@ def arm_configs(cfg: C.Config) -> dict[str, C.Config]:
     }
 
 
-def _prepare(out: Path, overwrite: bool, resolved: dict, seeds: int) -> None:
+def _prepare(out: Path, overwrite: bool, resolved: dict) -> None:
+    """A new folder, or one this protocol started with the same config (--repeats and --seeds may differ:
+    finished searches and retrainings are kept by repeat and seed, and reused)."""
     state = out / STATE
+    kept: dict = {}
     if out.exists() and any(out.iterdir()):
         if not state.exists():
             raise RunError(
@@ -68,13 +79,36 @@ def _prepare(out: Path, overwrite: bool, resolved: dict, seeds: int) -> None:
             clear_folder(out)  # not rmtree: the lock is held on the folder itself
         else:
             old = read_json(state, "benchmark state")
-            if old.get("config") != resolved or old.get("seeds") != seeds:
+            if old.get("protocol") != STATE_PROTOCOL:
                 raise RunError(
-                    f"Benchmark folder {str(out)!r} was started with a different config or --seeds; resuming is refused. "
+                    f"Benchmark folder {str(out)!r} was made by an older autoorder (benchmark protocol 1: one split, "
+                    "no repeats); it cannot be resumed. Rerun with --overwrite to start over, or use another --out."
+                )
+            if old.get("config") != resolved:
+                raise RunError(
+                    f"Benchmark folder {str(out)!r} was started with a different config; resuming is refused. "
                     "Rerun with --overwrite to start over, or use another --out."
                 )
+            kept = {"data": old["data"]} if "data" in old else {}
     out.mkdir(parents=True, exist_ok=True)
-    write_json(state, {"config": resolved, "seeds": seeds})
+    write_json(state, {"config": resolved, "protocol": STATE_PROTOCOL, **kept})
+
+
+def _check_data(out: Path, fingerprint: str) -> None:
+    """Finished retrainings are reused by repeat and seed: only while the photos are the same ones."""
+    state = read_json(out / STATE, "benchmark state")
+    if state.get("data") not in (None, fingerprint):
+        raise RunError(
+            f"Benchmark folder {str(out)!r} was started on different data (images, orders or split changed: fingerprint "
+            f"{state['data']} -> {fingerprint}); resuming is refused. Rerun with --overwrite to start over, or use another --out."
+        )
+    write_json(out / STATE, {**state, "data": fingerprint})
+
+
+def _check_counts(seeds: int, repeats: int) -> None:
+    for name, value in (("--seeds", seeds), ("--repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < RETRAIN_SALT:
+            raise ConfigError(f"The {name!r} option of benchmark must be an int in [1, {RETRAIN_SALT - 1}]. Got {value!r} instead.")
 
 
 def run_benchmark(
@@ -82,121 +116,82 @@ def run_benchmark(
     out: str | Path,
     *,
     seeds: int = 3,
+    repeats: int = 1,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
     command: str | None = None,
+    reps: int = B.DEFAULT_REPS,
 ) -> BenchmarkResult:
-    """Run (or resume) the whole protocol; writes benchmark.json. Returns it."""
+    """Run (or resume) the whole protocol; writes benchmark.json, predictions.csv.gz and the reports. Returns it.
+
+    Args:
+        seeds: retraining seeds per repeat (S).
+        repeats: outer repeats (K), each with its own split and search seed.
+        reps: bootstrap resamples.
+    """
     log = log or (lambda s: None)
-    if seeds < 1:
-        raise ConfigError(f"The '--seeds' option of benchmark must be an int >= 1. Got {seeds} instead.")
+    _check_counts(seeds, repeats)
     out = Path(out)
     with folder_lock(out, "benchmark"):
-        return _run_benchmark(cfg, out, seeds, overwrite, log, command)
+        return _run_benchmark(cfg, out, seeds, repeats, overwrite, log, command, reps)
 
 
-def _run_benchmark(cfg: C.Config, out: Path, seeds: int, overwrite: bool, log: Callable[[str], None], command: str | None) -> BenchmarkResult:
-    resolved = C.resolved_dict(cfg)
-    _prepare(out, overwrite, resolved, seeds)
+def _run_benchmark(
+    cfg: C.Config, out: Path, seeds: int, repeats: int, overwrite: bool, log: Callable[[str], None], command: str | None, reps: int,
+) -> BenchmarkResult:
+    _prepare(out, overwrite, C.resolved_dict(cfg))
     registry = registry_for(cfg)
     arms = arm_configs(cfg)
     for c in arms.values():
         check_space(c, registry)
     log(f"loading {cfg.manifest_path()} at {cfg.data.image_size}px")
     data = load_dataset(cfg)
+    _check_data(out, data.fingerprint())
     t0 = time.monotonic()
-    searches = {}
-    for arm in ARMS:
-        log(f"[{arm}] search")
-        searches[arm] = run_search(arms[arm], out / arm, registry=registry, data=data, log=lambda s, a=arm: log(f"[{arm}] {s}"))
-    seed_list = [cfg.tuner.seed + i for i in range(seeds)]
-    runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
-    for s in seed_list:
-        for arm in ARMS:
-            path = out / "retrain" / f"{arm}-seed{s}.npz"
-            if path.exists():
-                with np.load(path) as z:
-                    runs[arm].append({k: z[k] for k in z.files})
-                continue
-            log(f"[{arm}] retraining the best configuration with seed {s}")
-            r = retrain(arms[arm], registry, data, searches[arm].best.hyperparameters, s)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(".tmp-" + path.name)
-            with open(tmp, "wb") as f:
-                np.savez(f, **r)
-            tmp.replace(path)
-            runs[arm].append(r)
-    figures = summarise(data, runs, seed_list)
-    health, collapse_below, warnings = retrain_health(data, runs, seed_list, cfg.tuner.epochs)
+    outcomes: list[RepeatOutcome] = []
+    for r in range(repeats):
+        log(f"repeat {r + 1}/{repeats}")
+        outcomes.append(run_repeat(cfg, arms, registry, data, out, r, seeds, log))
+    warnings = [w for o in outcomes for w in o.warnings]
     for w in warnings:
         log(f"warning: {w}")
+    write_predictions(out, Predictions.from_rows([row for o in outcomes for row in o.rows]))
+    log(f"figures and a {reps}-resample hierarchical bootstrap from {PREDICTIONS}")
+    figures = compute_figures(read_predictions(out), reps=reps)  # from the file itself: it recomputes to the digit
     result = BenchmarkResult.from_json({
+        "schema_version": SCHEMA_VERSION,
         "dataset": {**dump(data.summary()), "name": _dataset_name(cfg)},
         "command": command,
-        "seeds": seed_list,
-        "searches": {
-            arm: {
-                "run_dir": arm,
-                "best": dump(searches[arm].best),
-                "trials": dump(searches[arm].trials),
-                "max_trials": cfg.tuner.max_trials,
-                "epochs": cfg.tuner.epochs,
-            }
-            for arm in ARMS
-        },
-        **figures,
+        **{k: v for k, v in figures.items() if k != "repeats"},
+        "repeats": [{**dump(o.meta), **f} for o, f in zip(outcomes, figures["repeats"])],
+        "view_classifier": _view_summary(outcomes),
+        "predictions": PREDICTIONS,
         "versions": versions(),
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "seconds": round(time.monotonic() - t0, 1),
-        "retrains": health,
-        "collapse_below": collapse_below,
         "warnings": warnings,
     })
     write_benchmark(out, result)
-    for arm in ARMS:
-        render_report(out / arm)
+    for o in outcomes:
+        for arm in ARMS:
+            folder = out / o.meta["searches"][arm]["run_dir"]
+            if not (folder / REPORT).exists():  # a finished search's report does not change when the benchmark resumes
+                render_report(folder)
     render_benchmark_report(out)
     return result
 
 
-def retrain_health(data: Any, runs: dict[str, list[dict]], seeds: list[int], max_epochs: int) -> tuple[dict, float, list[str]]:
-    """Per arm and seed: best validation accuracy and epoch, converged, collapsed; and the warnings.
-
-    A collapsed retraining (validation accuracy that does not clear the majority class by a
-    clear margin) stays in every average, but is named in the warnings, on the terminal and
-    in report.md: never dropped silently, never averaged in without a word.
-    """
-    val_y = data.y[data.indices("val")]
-    majority = np.bincount(data.y[data.indices("train")], minlength=len(data.classes)).argmax()
-    below = collapse_threshold(float((val_y == majority).mean()), len(val_y))
-    health: dict = {}
-    warnings = []
-    for arm in ARMS:
-        health[arm] = {}
-        for s, r in zip(seeds, runs[arm]):
-            val = [float(v) for v in np.asarray(r.get("val_accuracy", []), dtype=float).reshape(-1)]
-            best = max(val) if val else None
-            rec = {
-                "best_val_accuracy": best,
-                "best_epoch": int(np.argmax(val)) + 1 if val else None,
-                "epochs": len(val) or None,
-                "converged": converged(val, max_epochs) if val else None,
-                "collapsed": bool(best is not None and best <= below),
-            }
-            health[arm][str(s)] = rec
-            if rec["collapsed"]:
-                warnings.append(
-                    f"{arm} seed {s} collapsed: best validation accuracy {best:.4f}, which does not clear always "
-                    f"answering the most frequent class ({below:.4f} needed); it stays in the averages above."
-                )
-        unconverged = [s for s, rec in health[arm].items() if rec["converged"] is False]
-        if unconverged:
-            warnings.append(
-                f"{arm}: {len(unconverged)} of {len(seeds)} retraining(s) were still improving when their "
-                f"{max_epochs} epochs ran out (seed {', '.join(unconverged)}); more epochs could change the gain."
-            )
-    return health, below, warnings
+def _view_summary(outcomes: list[RepeatOutcome]) -> dict:
+    acc = [o.meta["view_classifier"] for o in outcomes]
+    chance = [o.meta["view_chance"] for o in outcomes]
+    finite = [a for a in acc if a is not None]
+    return {
+        "what": VIEW_WHAT,
+        "accuracy": float(np.mean(finite)) if finite else None,
+        "per_repeat": acc,
+        "chance": float(np.mean([c for c in chance if c is not None])) if finite else None,
+    }
 
 
 def _dataset_name(cfg: C.Config) -> str:
@@ -208,5 +203,3 @@ def _dataset_name(cfg: C.Config) -> str:
         except RunError:
             pass
     return cfg.manifest_path().parent.name
-
-

@@ -15,8 +15,15 @@ from autoorder.model.features import BackboneBank, FeatureCache
 from autoorder.model.space import SearchSpace
 
 
-def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int) -> dict:
-    """Train one configuration from scratch with `seed`; test probabilities (and with shuffled orders)."""
+def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int, variants: dict[str, np.ndarray]) -> dict:
+    """Train one configuration from scratch with `seed`; its test probabilities for each set of test orders.
+
+    Args:
+        variants: name -> the orders to feed with the test photos (the true ones, or a control's).
+
+    Returns:
+        `probs_<name>` per variant, `val_accuracy` per epoch, `best_val_accuracy`, `best_epoch` (1-based).
+    """
     session.release()
     bank = BackboneBank(registry, cfg.weights_value(), seed)
     cache = FeatureCache(memory_mb=cfg.cache.memory_mb) if cfg.cache.enabled else None
@@ -33,16 +40,14 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int)
     val = [float(v) for v in history.history.get("val_accuracy", [])]
     score = [float(v) for v in history.history.get(cfg.tuner.objective, [])]
     exported = space.export()
-    idx = data.indices("test")
-    images = data.images[idx].astype(np.float32)
-    orders = data.orders[idx]
-    shuffled = np.random.default_rng(seed).permutation(orders)
-    probs = exported.predict({"image": images, "order": orders}, batch_size=64, verbose=0)
-    probs_shuffled = exported.predict({"image": images, "order": shuffled}, batch_size=64, verbose=0)
+    images = data.images[data.indices("test")].astype(np.float32)
+    out = {
+        f"probs_{name}": exported.predict({"image": images, "order": np.asarray(orders)}, batch_size=64, verbose=0)
+        for name, orders in variants.items()
+    }
     best = int(np.argmax(score)) if score else -1  # the epoch whose weights BestWeights kept
     return {
-        "probs": probs,
-        "probs_shuffled": probs_shuffled,
+        **out,
         "val_accuracy": np.asarray(val, dtype=np.float64),  # per epoch: the best one's weights are kept
         "best_val_accuracy": np.float64(val[best] if val else np.nan),
         "best_epoch": np.int64(best + 1),

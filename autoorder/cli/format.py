@@ -39,39 +39,65 @@ def format_ranking(results: RunResults, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def pct(ci: object, clip: bool = True) -> str:
-    """Mean [interval] in percent; accuracy intervals are clipped to [0, 100] (gains are not)."""
+def pct(ci: object, signed: bool = False) -> str:
+    """Mean [interval] in percent (gains with a sign); intervals are printed as computed, never clipped."""
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    mean = getattr(ci, "mean", None)
+    if mean is None:
+        return "-"
+    def f(x: float) -> str:
+        return fmt.format(round(100 * x, 1) + 0.0)  # + 0.0: no "-0.0"
+
+    txt = f(mean)
     lo, hi = getattr(ci, "low", None), getattr(ci, "high", None)
-    txt = f"{100 * ci.mean:.1f}"
     if lo is not None and hi is not None:
-        if clip:
-            lo, hi = max(lo, 0.0), min(hi, 1.0)
-        txt += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+        txt += f" [{f(lo)}, {f(hi)}]"
     return txt
+
+
+NONCOMPLIANCE_NAMES = {"unknown": "every order unknown (0)"}
 
 
 def format_benchmark(r: BenchmarkResult) -> str:
     g = r.gain
-    boot = g.bootstrap
+    seeds = sorted(set(r.seeds_per_repeat()))
+    k = r.n_repeats
+    over = (f"{k} repeat{'s' if k != 1 else ''} x {'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''}")
+    how = ("hierarchical bootstrap over repeats, seeds and test objects" if k >= 2
+           else "bootstrap over seeds and test objects of one split and search")
+    if r.protocol < 2:
+        how = "Student-t over seeds (version 1)"
+    verdict = "" if g.excludes_zero else "  (interval includes zero)"
+    p_pos = f", P(gain > 0) = {g.p_positive:.3f}" if g.p_positive is not None else ""
     lines = [
-        f"test accuracy, % (mean [95% CI] over seeds {r.seeds}):",
+        f"test accuracy, % (mean over {over}; 95% interval: {how}):",
         f"  image-only   {pct(r.image_only.test_accuracy)}",
         f"  order-aware  {pct(r.order_aware.test_accuracy)}",
-        f"  gain         {pct(g, clip=False)} points"
-        + (f"; bootstrap over test objects [{100 * boot.low:.1f}, {100 * boot.high:.1f}]" if boot is not None and boot.has_interval else "")
-        + ("" if g.excludes_zero else "  (interval includes zero)"),
+        f"  gain         {pct(g, signed=True)} points{p_pos}{verdict}",
     ]
     io_obj, oa_obj = r.image_only.object_accuracy, r.order_aware.object_accuracy
     if io_obj is not None and oa_obj is not None:
         lines.append(f"  per object   image-only {pct(io_obj)}, order-aware {pct(oa_obj)}")
+    io_bal, oa_bal = r.image_only.balanced_accuracy, r.order_aware.balanced_accuracy
+    if io_bal is not None and oa_bal is not None:
+        lines.append(f"  balanced     image-only {pct(io_bal)}, order-aware {pct(oa_bal)}")
     lines.append("controls:")
     c = r.controls
-    if "shuffled_order" in c:
-        lines.append(f"  shuffled order at test  {pct(c['shuffled_order'])}")
-    if "order_only" in c:
-        lines.append(f"  order only              {100 * c['order_only'].accuracy:.1f}")
-    if "majority_class" in c:
-        lines.append(f"  majority class          {100 * c['majority_class'].accuracy:.1f}")
+    named = [("shuffled_order", "shuffled order at test"), ("architecture_only", "constant order (architecture only)")]
+    for key, name in named:
+        if key in c:
+            lines.append(f"  {name:<36}{pct(c[key])}")
+    if "noncompliance" in c:
+        for level, fig in c["noncompliance"].levels.items():
+            name = NONCOMPLIANCE_NAMES.get(level, f"orders of {level} of objects permuted")
+            lines.append(f"  {name:<36}{pct(fig)}")
+    for key, name in (("order_only", "order only"), ("majority_class", "majority class")):
+        if key in c:
+            lines.append(f"  {name:<36}{pct(c[key])}")
+    v = r.view_classifier
+    if v is not None and v.accuracy is not None:
+        chance = f" (always the most frequent: {100 * v.chance:.1f}%)" if v.chance is not None else ""
+        lines.append(f"view classifier: tells the order from one photo's pixels for {100 * v.accuracy:.1f}% of test photos{chance}")
     lines += [f"warning: {w}" for w in r.warnings]
     return "\n".join(lines)
 

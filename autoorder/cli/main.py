@@ -170,12 +170,18 @@ def search(
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Benchmark folder [benchmarks/<config name>].")
-@click.option("--seeds", default=3, show_default=True, type=int, help="Retrainings of each best configuration.")
+@click.option("--seeds", default=3, show_default=True, type=int, help="Retrainings of each best configuration, per repeat.")
+@click.option("--repeats", default=1, show_default=True, type=int, help="Outer repeats, each with its own split and searches.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming.")
 @handle_errors
-def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, ...], overwrite: bool) -> None:
-    """Measure the gain of the best order-aware model over the best image-only one."""
+def benchmark(config: Path, out: Path | None, seeds: int, repeats: int, overrides: tuple[str, ...], overwrite: bool) -> None:
+    """Measure the gain of the best order-aware model over the best image-only one.
+
+    Each of the --repeats outer repeats splits the data and searches both arms with its own seeds,
+    then retrains each best configuration with --seeds seeds; the gain's interval is a hierarchical
+    bootstrap over repeats, seeds and test objects.
+    """
     cfg = checked_config(config, overrides)
     start_tensorflow()
     from autoorder.benchmarking.protocol import run_benchmark  # lazy: imports TensorFlow
@@ -184,7 +190,7 @@ def benchmark(config: Path, out: Path | None, seeds: int, overrides: tuple[str, 
         echo_err(f"warning: {w}")
     out = out or Path("benchmarks") / config.stem
     command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    result = run_benchmark(cfg, out, seeds=seeds, overwrite=overwrite, log=echo_err, command=command)
+    result = run_benchmark(cfg, out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=echo_err, command=command)
     click.echo(format_benchmark(result))
     click.echo(f"benchmark: {out / 'benchmark.json'}")
 
@@ -201,9 +207,10 @@ def demo(out: Path, data_seed: int) -> None:
     result = run_demo(out, log=echo_err, data_seed=data_seed)
     bench = out / "benchmark"
     click.echo(format_benchmark(result))
-    best = result.searches["order_aware"].best
+    best = result.repeats[0].searches["order_aware"].best
     click.echo(f"best order-aware configuration: {format_hps_short(best.hyperparameters)}")
-    click.echo(f"report: {bench / 'report.md'}\nbest models: {bench / 'order_aware' / 'best_model.keras'}, {bench / 'image_only' / 'best_model.keras'}")
+    run_dirs = [bench / result.repeats[0].searches[arm].run_dir / "best_model.keras" for arm in ("order_aware", "image_only")]
+    click.echo(f"report: {bench / 'report.md'}\nbest models: {run_dirs[0]}, {run_dirs[1]}")
 
 
 @main.command()

@@ -343,6 +343,13 @@ def escape_cell(value: Any) -> Any:
     return "'" + value if needs_escape(value) else value
 
 
+def unescape_cell(value: str) -> str:
+    """A cell as it was before `escape_cell` (for files autoorder reads back)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
 def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

@@ -1,4 +1,7 @@
-"""Intervals for accuracies and paired gains. Plain numpy and scipy-free, no TensorFlow."""
+"""Small statistics of trainings and views: collapse, convergence, views combined per object. Plain numpy.
+
+Intervals and p-values of a benchmark live in `autoorder.core.bootstrap`.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +9,6 @@ import math
 from typing import Sequence
 
 import numpy as np
-
-# Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom.
-_T975 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-]
-
-
-def t_quantile_975(df: int) -> float:
-    if df < 1:
-        return math.nan
-    return _T975[df - 1] if df <= len(_T975) else 1.96
-
-
-def mean_ci(values: Sequence[float]) -> dict:
-    """Mean and 95% Student-t interval over independent runs (seeds); null interval for n < 2."""
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    mean = float(x.mean()) if n else math.nan
-    if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n, "interval": "95% Student-t over seeds (needs >= 2 seeds)"}
-    half = t_quantile_975(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n, "interval": "95% Student-t over seeds"}
-
-
-def paired_bootstrap(
-    correct_a: np.ndarray, correct_b: np.ndarray, groups: np.ndarray, reps: int = 2000, seed: int = 0
-) -> dict:
-    """95% percentile interval of mean(b) - mean(a), resampling test objects (clusters) with replacement.
-
-    `correct_*` are (seeds, images) 0/1 arrays on the same test images; the seed axis is averaged.
-    Resampling whole objects keeps the views of one object together, as they are not independent.
-    """
-    a = np.asarray(correct_a, dtype=float).mean(axis=0)
-    b = np.asarray(correct_b, dtype=float).mean(axis=0)
-    uniq, inv = np.unique(groups, return_inverse=True)
-    k = len(uniq)
-    sum_a = np.bincount(inv, weights=a, minlength=k)
-    sum_b = np.bincount(inv, weights=b, minlength=k)
-    count = np.bincount(inv, minlength=k).astype(float)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, k, size=(reps, k))
-    w = np.apply_along_axis(lambda r: np.bincount(r, minlength=k), 1, draws).astype(float)
-    n = w @ count
-    diffs = (w @ sum_b - w @ sum_a) / n
-    point = float(b.mean() - a.mean())
-    return {
-        "mean": point,
-        "low": float(np.percentile(diffs, 2.5)),
-        "high": float(np.percentile(diffs, 97.5)),
-        "reps": reps,
-        "interval": "95% paired bootstrap over test objects",
-    }
-
 
 COLLAPSE_MIN_MARGIN = 0.02  # accuracy points a model must clear the majority class by, at least
 
@@ -92,12 +40,6 @@ def converged(history: Sequence[float], max_epochs: int, tolerance: float = 0.01
     if n <= window:
         return None
     return max(h) - max(h[:-window]) <= tolerance
-
-
-def excludes_zero(ci: dict) -> bool | None:
-    if ci.get("low") is None or ci.get("high") is None:
-        return None
-    return ci["low"] > 0 or ci["high"] < 0
 
 
 def combine_views(probs: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ decoded pixels.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,13 @@ def check_memory(manifest: Manifest, n: int, size: int) -> None:
             f"of memory ({n:,} x {size} x {size} x 3 bytes), but only {_gib(free)} is available. Expected data "
             "that fits: lower data.image_size, or use fewer rows."
         )
+
+
+def resplit(data: Dataset, val: float, test: float, seed: int) -> Dataset:
+    """The same decoded photos with another grouped, stratified split (a benchmark's outer repeats)."""
+    groups = [r.group for r in data.rows]
+    assignment = grouped_split(groups, [r.label for r in data.rows], val, test, seed, str(data.manifest.path))
+    return dataclasses.replace(data, split=np.array([assignment[g] for g in groups]), _fingerprint=None)
 
 
 def load_dataset(

@@ -1,57 +1,50 @@
 """`report.md` and `plots/*.png` for a benchmark folder, from its benchmark.json alone.
 
 The report answers one question first (does the upload order help, by how much, how sure are
-we), then shows the figures behind the answer: both arms per seed, per object and per order,
-the controls, the two best configurations and every trial of both searches. Like the search
-report, it reads through `autoorder.schema` and never imports TensorFlow or Keras.
+we, and over what the interval ranges), then shows the figures behind the answer: both arms per
+repeat and seed, per photo, per object, per class and per order, the controls, the view
+classifier, the chosen configurations and every trial. Like the search report, it reads through
+`autoorder.schema` and never imports TensorFlow or Keras. A version-1 benchmark.json (the old
+protocol) renders too, saying what it is.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
-from matplotlib.lines import Line2D
-
-from autoorder.core.config import (
-    HP_BACKBONE, HP_DROPOUT, HP_ENCODING, HP_FREEZE, HP_HEAD_DEPTH, HP_HEAD_WIDTH, HP_LEARNING_RATE,
-)
+from autoorder.core.config import HP_BACKBONE, HP_DROPOUT, HP_ENCODING, HP_FREEZE, HP_HEAD_DEPTH, HP_HEAD_WIDTH, HP_LEARNING_RATE
 from autoorder.core.fileio import write_text
 from autoorder.core.version import __version__
-from autoorder.reports import plots
-from autoorder.reports.markdown import REPORT, Doc, dataset_section, freeze_of, md, order_name, table, visible_hps
-from autoorder.schema.benchmark import ARMS, BENCHMARK_JSON, ArmSearch, BenchmarkResult, Control, Estimate, Gain, read_benchmark
+from autoorder.reports import benchmark_plots as P
+from autoorder.reports.markdown import REPORT, Doc, dataset_section, freeze_of, hps_text, md, order_name, table, visible_hps
+from autoorder.schema.benchmark import ARMS, BENCHMARK_JSON, BenchmarkResult, Interval, read_benchmark
 from autoorder.schema.results import BestModel, is_finite, ranked
 
-ARM_NAMES = {"image_only": "image-only", "order_aware": "order-aware"}
-ARM_COLORS = {"image_only": plots.PALETTE[0], "order_aware": plots.PALETTE[1]}
-GAIN_COLOR = plots.PALETTE[2]
-CONTROL_COLOR = "#9a9a9a"
+ARM_NAMES = P.ARM_NAMES
 CONTROL_NAMES = {
     "shuffled_order": "shuffled order at test time",
+    "architecture_only": "constant order (architecture only)",
     "order_only": "order-only model",
     "majority_class": "majority class",
 }
 # What each control shows, in one line (the benchmark.json `what` says how it was made).
 CONTROL_MEANING = {
-    "shuffled_order": "The order-aware model with the orders permuted across test images. If the model really uses "
+    "shuffled_order": "The order-aware model with the orders permuted across test photos. If the model really uses "
                       "the order, accuracy falls (often below image-only, as the orders now mislead it); if it "
                       "does not fall, the gain does not come from the order.",
+    "architecture_only": "The order-aware configuration trained and tested with one constant order for every photo: its "
+                         "architecture (FiLM, gates, embeddings, head) without the order's information. Above image-only, "
+                         "part of the gain is the architecture, not the order.",
     "order_only": "The majority label of each order value in train: all the order says about the class by "
                   "itself. At the majority-class level, any gain must come from reading the image in the light of "
                   "its order.",
     "majority_class": "Always the most frequent label in train: the floor any model must beat.",
 }
-# Plot labels: broken by hand, as the default wrapping breaks only after '/' and '_'.
-CONTROL_LABELS = {"shuffled_order": "shuffled order\nat test time", "order_only": "order only",
-                  "majority_class": "majority\nclass"}
-# Hyperparameters shown first, in this order, in the side-by-side table; the others follow.
+LEVEL_NAMES = {"unknown": "every order unknown (0)"}
+LEVEL_MEANING = {"unknown": "The order-aware model when no photo's order is known (0): how it fails without the order."}
 _HP_ORDER = (HP_BACKBONE, HP_FREEZE, HP_HEAD_DEPTH, HP_HEAD_WIDTH, HP_DROPOUT, HP_ENCODING, HP_LEARNING_RATE)
-_MAX_SEED_COLUMNS = 8
-
-Interval = Any  # an Estimate, Gain, Bootstrap or Control: anything with mean, low and high
+_MAX_COLUMNS = 8
 
 
 # ----- formatting ------------------------------------------------------------------------------
@@ -62,345 +55,289 @@ def _pct(x: Any) -> str:
 
 def _pts(x: Any) -> str:
     """A difference of accuracies (fraction) in signed percentage points."""
-    return f"{100 * x:+.1f}" if is_finite(x) else "-"
+    return f"{round(100 * x, 1) + 0.0:+.1f}" if is_finite(x) else "-"  # + 0.0: no "-0.0"
 
 
-def _has_interval(ci: Interval | None) -> bool:
-    return ci is not None and is_finite(ci.low) and is_finite(ci.high)
+def _has(ci: Any) -> bool:
+    return ci is not None and is_finite(getattr(ci, "low", None)) and is_finite(getattr(ci, "high", None))
 
 
-def _ci(ci: Interval | None, fmt=_pct) -> str:
-    """`[low, high]`; an accuracy interval is clipped to [0%, 100%] (Student-t is symmetric, accuracy is not)."""
-    if not _has_interval(ci):
-        return "n/a"
-    lo, hi = _clip(ci.low, ci.high) if fmt is _pct else (ci.low, ci.high)
-    return f"[{fmt(lo)}, {fmt(hi)}]"
-
-
-def _ci_prose(ci: Interval | None, fmt=_pct) -> str:
-    """` [low, high]` after a number in a sentence, or nothing when there is no interval."""
-    return f" {_ci(ci, fmt)}" if _has_interval(ci) else ""
-
-
-def _clip(low: Any, high: Any) -> tuple[Any, Any]:
-    return (max(0.0, low) if is_finite(low) else low, min(1.0, high) if is_finite(high) else high)
-
-
-def _includes_zero(ci: Interval) -> bool:
-    return ci.low <= 0.0 <= ci.high
-
-
-def _seed_values(ci: Estimate | Control | None, seeds: Sequence[str]) -> list[Any]:
-    return [ci.per_seed.get(s) for s in seeds] if ci is not None else [None] * len(seeds)
+def _ci(ci: Any, fmt=_pct) -> str:
+    """`[low, high]` as benchmark.json holds them (never clipped), or n/a."""
+    return f"[{fmt(ci.low)}, {fmt(ci.high)}]" if _has(ci) else "n/a"
 
 
 def _mean(ci: Any) -> Any:
     return ci.mean if ci is not None else None
 
 
-def _test_images(bench: BenchmarkResult) -> Any:
-    n = bench.dataset.images_per_split.get("test") if bench.dataset is not None else None
-    if n is not None:
-        return n
-    best = bench.searches.get("order_aware").best if "order_aware" in bench.searches else None
-    return best.test_images if best is not None else None
+def _diff(a: Any, b: Any) -> Any:
+    return b.mean - a.mean if a is not None and b is not None and is_finite(a.mean) and is_finite(b.mean) else None
 
 
-def _objects(bench: BenchmarkResult) -> Any:
-    oa = bench.order_aware.object_accuracy
-    return oa.objects if oa is not None else None
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _design(bench: BenchmarkResult) -> str:
+    """`5 repeats x 5 seeds`."""
+    seeds = sorted(set(bench.seeds_per_repeat())) or [0]
+    s = "/".join(map(str, seeds))
+    return f"{_plural(bench.n_repeats, 'repeat')} x {s} seed{'' if seeds == [1] else 's'}"
+
+
+def _covers(bench: BenchmarkResult) -> str:
+    """What the gain's interval ranges over, in words."""
+    if bench.protocol < 2:
+        return ("It reflects training randomness (initialisation, batches) on this one split after one search per model: "
+                "not another split, another search or another dataset. This is a version-1 result of the old protocol.")
+    if bench.n_repeats >= 2:
+        return (f"It ranges over another split of these photos, another search with the same budget and other retraining "
+                f"seeds ({bench.n_repeats} outer repeats, each with its own split and search seed, resampled with their "
+                "seeds and test objects): not over another dataset, another search space or another budget.")
+    return ("It ranges over retraining seeds and over which objects happen to be in the test split, for this one split "
+            "after this one search per model: not over another split or search. Rerun with `--repeats 5` for that.")
 
 
 # ----- sections ----------------------------------------------------------------------------------
-def _verdict(gain: Gain, n_seeds: int) -> str:
-    """The headline sentence: the gain, its main 95% interval, and whether that interval includes zero."""
-    boot = gain.bootstrap
-    mean = gain.mean
-    note = ""
-    if _has_interval(gain):
-        ci, which = gain, f"95% Student-t interval over {n_seeds} paired seeds"
-    elif _has_interval(boot):
-        ci, which = boot, "95% paired bootstrap interval over test objects"
-        note = " With a single seed there is no interval over seeds; rerun with `--seeds 3` or more for one."
-    else:
-        return (f"**Not established.** The order-aware model scores **{_pts(mean)} points** of test accuracy against "
-                "the image-only one, but this benchmark has no interval (one seed and no bootstrap), so how sure we "
-                "are is unknown.")
-    interval = f"its {which}, {_ci(ci, _pts)} points,"
-    if _includes_zero(ci):
-        text = (f"**Not established.** The order-aware model scores **{_pts(mean)} points** of test accuracy against "
-                f"the image-only one, a gain **not distinguishable from zero**: {interval} includes zero.")
-    elif ci.low > 0:
-        text = (f"**Yes.** Knowing the upload order raises test accuracy by **{_pts(mean)} points**: "
-                f"{interval} lies entirely above zero.")
-    else:
-        text = (f"**No, it hurts.** The order-aware model is **{100 * abs(mean):.1f} points** less accurate than the "
-                f"image-only one: {interval} lies entirely below zero.")
-    return text + note
-
-
-def _headline(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> None:
+def _verdict(bench: BenchmarkResult) -> str:
     gain = bench.gain
-    doc.add(_verdict(gain, len(seeds)))
+    mean = gain.mean
+    ci = gain if _has(gain) else gain.bootstrap if _has(gain.bootstrap) else None
+    if ci is None:
+        return (f"**Not established.** The order-aware model scores **{_pts(mean)} points** of test accuracy against "
+                "the image-only one, but this benchmark has no interval, so how sure we are is unknown.")
+    p = f" (P(gain > 0) = {gain.p_positive:.3f} under the bootstrap)" if is_finite(gain.p_positive) else ""
+    interval = f"its 95% interval, {_ci(ci, _pts)} points,"
+    if ci.low <= 0.0 <= ci.high:
+        return (f"**Not established.** The order-aware model scores **{_pts(mean)} points** of test accuracy against "
+                f"the image-only one, a gain **not distinguishable from zero**: {interval} includes zero{p}.")
+    if ci.low > 0:
+        return (f"**Yes.** Knowing the upload order raises per-photo test accuracy by **{_pts(mean)} points**: "
+                f"{interval} lies entirely above zero{p}.")
+    return (f"**No, it hurts.** The order-aware model is **{100 * abs(mean):.1f} points** less accurate than the "
+            f"image-only one: {interval} lies entirely below zero{p}.")
+
+
+def _headline(doc: Doc, bench: BenchmarkResult) -> None:
+    doc.add(_verdict(bench))
     io_, oa = bench.image_only.test_accuracy, bench.order_aware.test_accuracy
-    n_img, n_obj = _test_images(bench), _objects(bench)
-    on = f" on {n_img} test images" if n_img is not None else ""
-    on += f" ({n_obj} objects)" if n_obj is not None else ""
-    bullets = [
-        f"Test accuracy{on}, mean of {len(seeds)} retraining{'s' if len(seeds) != 1 else ''} of each search's best "
-        f"configuration: order-aware **{_pct(oa.mean)}**{_ci_prose(oa)}, "
-        f"image-only **{_pct(io_.mean)}**{_ci_prose(io_)}."
-    ]
-    boot = gain.bootstrap
-    if _has_interval(boot):
-        side = "is above zero" if boot.low > 0 else "is below zero"
-        if _includes_zero(boot):
-            side = "includes zero"
-            if _has_interval(gain) and not _includes_zero(gain):
-                side += ", so the result depends on which objects happen to be in the test split: treat it as tentative"
-        objs = f"the {n_obj} test objects" if n_obj is not None else "test objects"
-        reps = boot.reps if boot.reps is not None else "?"
-        bullets.append(f"Paired bootstrap over {objs} (views of one object kept together, {reps} "
-                       f"resamples): {_ci(boot, _pts)} points; this interval {side}.")
+    bullets = [f"Test accuracy per photo, mean over {_design(bench)} (each repeat's held-out test split): "
+               f"order-aware **{_pct(oa.mean)}** {_ci(oa)}, image-only **{_pct(io_.mean)}** {_ci(io_)}."]
     og = bench.object_gain
     if og is not None and is_finite(og.mean):
-        side = ""
-        if _has_interval(og):
-            where = "includes zero" if _includes_zero(og) else ("is above zero" if og.low > 0 else "is below zero")
-            side = f"; its interval {where}"
-        bullets.append(f"Per object (an object's views combined by summing log-probabilities), the gain is "
-                       f"{_pts(og.mean)} points{_ci_prose(og, _pts)}{side}.")
-    per = _seed_values(gain, seeds)
-    if any(is_finite(v) for v in per):
-        bullets.append("Gain per seed: " + ", ".join(f"seed {s}: {_pts(v)}" for s, v in zip(seeds, per)) + " points.")
+        bullets.append(f"Per object (an object's photos combined by summing log-probabilities), the gain is "
+                       f"{_pts(og.mean)} points {_ci(og, _pts)}.")
+    bg = bench.balanced_gain
+    if bg is not None and is_finite(bg.mean):
+        bullets.append(f"Balanced accuracy (the mean of per-class accuracies) gains {_pts(bg.mean)} points {_ci(bg, _pts)}.")
+    if bench.n_repeats >= 2:
+        bullets.append("Gain per repeat: " + ", ".join(f"repeat {r.repeat}: {_pts(v)}" for r, v in
+                                                      zip(bench.repeats, bench.gain.per_repeat)) + " points.")
+    elif bench.repeats:
+        r = bench.repeats[0]
+        bullets.append("Gain per seed: " + ", ".join(f"seed {s}: {_pts(v)}" for s, v in r.gain.items()) + " points.")
+    v = bench.view_classifier
+    if v is not None and is_finite(v.accuracy):
+        bullets.append(f"A simple classifier tells a photo's order from its pixels alone for {_pct(v.accuracy)} of test "
+                       "photos (see [The view classifier](#the-view-classifier)).")
     doc.add("\n".join(f"- {b}" for b in bullets))
-    doc.add("Points are percentage points of test accuracy. Seed *s* of one model is paired with seed *s* of the "
-            "other: same split, same seed. The Student-t interval reflects training randomness (initialisation, "
-            "batches) on this one split; the bootstrap reflects which objects happen to be in the test split. "
-            "Neither covers another split, another search budget or another dataset.")
+    doc.add("Points are percentage points of test accuracy. Seed *s* of one model is paired with seed *s* of the other "
+            f"in the same repeat: same split, same test photos. {_covers(bench)}")
 
 
-def _seed_table(rows: list[tuple[str, Estimate | None, str]], seeds: list[str]) -> str:
-    """rows: (label, an estimate with per_seed, 'pct' for an accuracy or 'pts' for a gain)."""
-    wide = len(seeds) <= _MAX_SEED_COLUMNS
-    header = ["", "mean", "95% interval"] + ([f"seed {s}" for s in seeds] if wide else ["per seed"])
-    align = ["l", "r", "l"] + (["r"] * len(seeds) if wide else ["l"])
+def _by(bench: BenchmarkResult) -> tuple[list[str], Any]:
+    """Columns of the accuracy tables: each repeat (K >= 2) or each seed of the one repeat, and a getter."""
+    if bench.n_repeats >= 2:
+        cols = [f"repeat {r.repeat}" for r in bench.repeats]
+        return cols, lambda ci, kind: list(ci.per_repeat) if ci is not None else [None] * len(cols)
+    rep = bench.repeats[0] if bench.repeats else None
+    seeds = [str(s) for s in rep.seeds] if rep is not None else []
+    if rep is not None and not seeds:
+        seeds = list(rep.gain)
+
+    def get(ci: Any, kind: Any) -> list:
+        src = (rep.gain if kind == "gain" else rep.accuracy.get(kind, {}) if isinstance(kind, str)
+               else rep.object_accuracy.get(kind[1], {}) if kind and kind[0] == "object" else {})
+        if kind == ("object", "gain"):
+            io, oa = rep.object_accuracy.get("image_only", {}), rep.object_accuracy.get("order_aware", {})
+            src = {s: oa[s] - io[s] for s in seeds if is_finite(oa.get(s)) and is_finite(io.get(s))}
+        return [src.get(s) for s in seeds]
+
+    return [f"seed {s}" for s in seeds], get
+
+
+def _table(bench: BenchmarkResult, rows: list[tuple[str, Any, Any, str]]) -> str:
+    cols, get = _by(bench)
+    wide = len(cols) <= _MAX_COLUMNS
+    header = ["", "mean", "95% interval"] + (cols if wide else ["per " + cols[0].split()[0] if cols else "-"])
     out = []
-    for label, ci, fmt in rows:
+    for label, ci, kind, fmt in rows:
         f = _pct if fmt == "pct" else _pts
-        vals = [f(v) for v in _seed_values(ci, seeds)]
+        vals = [f(v) for v in get(ci, kind)] if kind is not None or bench.n_repeats >= 2 else ["-"] * len(cols)
         out.append([label, f(_mean(ci)), _ci(ci, f), *(vals if wide else [", ".join(vals)])])
-    return table(header, out, align)
+    return table(header, out, ["l", "r", "l"] + (["r"] * len(cols) if wide else ["l"]))
 
 
-def _accuracy_section(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> None:
+def _accuracy_section(doc: Doc, bench: BenchmarkResult) -> None:
     doc.add("## Test accuracy")
-    n_img = _test_images(bench)
-    gain = bench.gain
-    rows = [
-        ("image-only", bench.image_only.test_accuracy, "pct"),
-        ("order-aware", bench.order_aware.test_accuracy, "pct"),
-        ("gain (points)", gain, "pts"),
-    ]
-    doc.add("### Per image" + (f" ({n_img} test images)" if n_img is not None else ""),
-            "Intervals: 95% Student-t over seeds, clipped to [0%, 100%] for accuracies; the gain is paired by seed."
-            + (" With a single seed there is none (n/a)." if len(seeds) < 2 else ""),
-            _seed_table(rows, seeds))
-    boot = gain.bootstrap
-    if _has_interval(boot):
-        reps = boot.reps if boot.reps is not None else "?"
-        doc.add(f"Gain, 95% paired bootstrap over test objects ({reps} resamples of whole objects, "
-                f"correctness averaged over seeds): {_pts(boot.mean)} points {_ci(boot, _pts)}.")
-    n_obj = _objects(bench)
-    rows = [
-        ("image-only", bench.image_only.object_accuracy, "pct"),
-        ("order-aware", bench.order_aware.object_accuracy, "pct"),
-        ("gain (points)", bench.object_gain, "pts"),
-    ]
-    doc.add("### Per object" + (f" ({n_obj} test objects)" if n_obj is not None else ""),
-            "An object's views are combined by summing their log-probabilities; the object is right when the "
-            "class with the largest sum is its label.",
-            _seed_table(rows, seeds))
-    doc.plot("gain", "Gain of the order-aware model over the image-only one, with 95% intervals and per-seed points",
-             lambda p: _gain_plot(p, bench, seeds))
+    by = "repeat (mean over its seeds)" if bench.n_repeats >= 2 else "seed"
+    doc.add("### Per photo",
+            f"Mean over {_design(bench)}, its 95% interval, and each {by}.",
+            _table(bench, [("image-only", bench.image_only.test_accuracy, "image_only", "pct"),
+                           ("order-aware", bench.order_aware.test_accuracy, "order_aware", "pct"),
+                           ("gain (points)", bench.gain, "gain", "pts")]))
+    boot = bench.gain.bootstrap
+    if _has(boot):
+        doc.add(f"Version 1 also reported a 95% paired bootstrap over test objects ({boot.reps} resamples): "
+                f"{_pts(boot.mean)} points {_ci(boot, _pts)}.")
+    if bench.image_only.object_accuracy is not None:
+        doc.add("### Per object",
+                "An object's photos are combined by summing their log-probabilities; the object is right when the "
+                "class with the largest sum is its label.",
+                _table(bench, [("image-only", bench.image_only.object_accuracy, ("object", "image_only"), "pct"),
+                               ("order-aware", bench.order_aware.object_accuracy, ("object", "order_aware"), "pct"),
+                               ("gain (points)", bench.object_gain, ("object", "gain"), "pts")]))
+    if bench.image_only.balanced_accuracy is not None:
+        doc.add("### Balanced accuracy",
+                "The mean over classes of each class's accuracy (every class counts the same, whatever its size).",
+                _table(bench, [("image-only", bench.image_only.balanced_accuracy, None, "pct"),
+                               ("order-aware", bench.order_aware.balanced_accuracy, None, "pct"),
+                               ("gain (points)", bench.balanced_gain, None, "pts")]))
+    doc.plot("gain", "Gain of the order-aware model over the image-only one, with 95% intervals and every repeat and seed",
+             lambda p: P.gain_plot(p, bench))
+    if bench.n_repeats >= 2:
+        _repeats_table(doc, bench)
 
 
-def _retrain_section(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> None:
-    if not bench.retrains:
-        return
+def _repeats_table(doc: Doc, bench: BenchmarkResult) -> None:
+    keys = [("image_only", "image-only"), ("order_aware", "order-aware"), ("shuffled_order", "shuffled"),
+            ("architecture_only", "constant order")]
     rows = []
-    for arm in ARMS:
-        for s in seeds:
-            r = bench.retrains.get(arm, {}).get(s)
-            if r is None:
-                continue
-            epochs = f"{r.best_epoch} / {r.epochs}" if r.epochs else "-"
-            state = "collapsed" if r.collapsed else ("converged" if r.converged else ("still improving" if r.converged is False else "-"))
-            rows.append([ARM_NAMES[arm], s, _pct(r.best_val_accuracy), epochs, state])
+    for r in bench.repeats:
+        for s in map(str, r.seeds):
+            rows.append([r.repeat, r.split_seed if r.split_seed is not None else "-", r.search_seed if r.search_seed is not None else "-",
+                         s, *[_pct(r.accuracy.get(k, {}).get(s)) for k, _ in keys], _pts(r.gain.get(s))])
+    doc.add("### Every repeat and seed",
+            "Each repeat splits the photos with its own seed and runs both searches with its own search seed; its "
+            "retraining seeds are never a search seed.",
+            table(["repeat", "split seed", "search seed", "seed", *[n for _, n in keys], "gain (points)"], rows,
+                  ["r"] * 4 + ["r"] * (len(keys) + 1)))
+
+
+def _retrain_section(doc: Doc, bench: BenchmarkResult) -> None:
+    rows = []
+    for rep in bench.repeats:
+        for arm, per_seed in rep.retrains.items():
+            for s, r in per_seed.items():
+                epochs = f"{r.best_epoch} / {r.epochs}" if r.epochs else "-"
+                state = "collapsed" if r.collapsed else ("converged" if r.converged else ("still improving" if r.converged is False else "-"))
+                rows.append([rep.repeat, ARM_NAMES.get(arm, CONTROL_NAMES.get(arm, arm)), s, _pct(r.best_val_accuracy), epochs, state])
     if not rows:
         return
-    below = f" A retraining at or below {_pct(bench.collapse_below)} validation accuracy collapsed." if is_finite(bench.collapse_below) else ""
+    below = [f"{_pct(r.collapse_below)} (repeat {r.repeat})" for r in bench.repeats if is_finite(r.collapse_below)]
+    text = f" A retraining at or below {', '.join(below)} validation accuracy collapsed." if below else ""
     doc.add("### How each retraining went",
-            "Best validation accuracy and its epoch (its weights are the ones tested). *Converged*: the training "
-            "had stopped improving (stopped early, or its last fifth of epochs raised the best score by at most a "
-            "point)." + below,
-            table(["model", "seed", "best val accuracy", "best epoch / epochs", "training"], rows, ["l", "r", "r", "r", "l"]))
+            "Best validation accuracy and its epoch (its weights are the ones tested). *Converged*: the training had "
+            "stopped improving (stopped early, or its last fifth of epochs raised the best score by at most a point)." + text,
+            table(["repeat", "model", "seed", "best val accuracy", "best epoch / epochs", "training"], rows,
+                  ["r", "l", "r", "r", "r", "l"]))
 
 
 def _controls_section(doc: Doc, bench: BenchmarkResult) -> None:
     controls = bench.controls
     if not controls:
         return
-    doc.add("## Controls",
-            "Each control takes information away from the models; read each against the two models above.")
+    doc.add("## Controls", "Each control takes information away from the models; read each against the two models above.")
     oa, io_ = bench.order_aware.test_accuracy, bench.image_only.test_accuracy
-    rows = [
-        ["order-aware model (reference)", _pct(oa.mean), _ci(oa), "The model under test, with the true orders."],
-        ["image-only model (reference)", _pct(io_.mean), _ci(io_), "The best model that never sees the order."],
-    ]
+    rows = [["order-aware model (reference)", _pct(oa.mean), _ci(oa), "The model under test, with the true orders."],
+            ["image-only model (reference)", _pct(io_.mean), _ci(io_), "The best model that never sees the order."]]
     for key, c in controls.items():
-        meaning = CONTROL_MEANING.get(key) or c.what
-        name = CONTROL_NAMES.get(key, key.replace("_", " "))
-        rows.append([name, _pct(c.value), _ci(c) if _has_interval(c) else "-", meaning])
+        if c.levels:
+            for level, fig in c.levels.items():
+                name = LEVEL_NAMES.get(level, f"orders of {level} of test objects permuted")
+                meaning = LEVEL_MEANING.get(level, f"The order-aware model when the photos of {level} of the test objects "
+                                                   "were uploaded in another order (permuted among the object's photos).")
+                rows.append([name, _pct(fig.mean), _ci(fig), meaning])
+            continue
+        rows.append([CONTROL_NAMES.get(key, key.replace("_", " ")), _pct(c.value), _ci(c), CONTROL_MEANING.get(key) or c.what])
     doc.add(table(["control", "test accuracy", "95% interval", "what it shows"], rows, ["l", "r", "l", "l"]))
     facts = []
-    shuffled = controls["shuffled_order"].mean if "shuffled_order" in controls else None
-    if is_finite(shuffled) and is_finite(oa.mean):
-        facts.append(f"Shuffling the orders at test time changes the order-aware model's accuracy by "
-                     f"{_pts(shuffled - oa.mean)} points ({_pct(oa.mean)} to {_pct(shuffled)}); "
-                     f"the gain it is measured against is {_pts(bench.gain.mean)} points.")
-    oo = controls["order_only"].accuracy if "order_only" in controls else None
-    mc = controls["majority_class"].accuracy if "majority_class" in controls else None
-    if is_finite(oo) and is_finite(mc):
-        facts.append(f"The order alone scores {_pts(oo - mc)} points over the majority class.")
+    sh = controls.get("shuffled_order")
+    if sh is not None and is_finite(sh.mean) and is_finite(oa.mean):
+        facts.append(f"Shuffling the orders at test time changes the order-aware model's accuracy by {_pts(sh.mean - oa.mean)} "
+                     f"points ({_pct(oa.mean)} to {_pct(sh.mean)}); the gain it is measured against is {_pts(bench.gain.mean)} points.")
+    ar = controls.get("architecture_only")
+    if ar is not None and is_finite(ar.mean):
+        facts.append(f"With one constant order the order-aware configuration scores {_pct(ar.mean)}: {_pts(_diff(io_, ar))} "
+                     f"points over image-only (the architecture) and {_pts(_diff(ar, oa))} points under the order-aware "
+                     "model (what the order's information adds).")
+    nc = controls.get("noncompliance")
+    if nc is not None and nc.levels and is_finite(oa.mean):
+        drops = ", ".join(f"{LEVEL_NAMES.get(k, k + ' of objects out of order')}: {_pts(_diff(oa, f))}" for k, f in nc.levels.items())
+        facts.append(f"Accuracy change of the order-aware model when users do not comply ({drops} points).")
+    oo, mc = controls.get("order_only"), controls.get("majority_class")
+    if oo is not None and mc is not None and is_finite(oo.value) and is_finite(mc.value):
+        facts.append(f"The order alone scores {_pts(oo.value - mc.value)} points over the majority class.")
     if facts:
         doc.add(" ".join(facts))
-    doc.add("Single-number controls (order-only, majority class) are deterministic given the split, so they have "
-            "no interval over seeds; the shuffled-order interval is over seeds, like the models'.")
 
 
-def _accuracy_plot(path: Path, bench: BenchmarkResult, seeds: list[str]) -> Path:
-    labels, means, lows, highs, colors, notes = [], [], [], [], [], []
-    for arm in ARMS:
-        ci = bench.arm(arm).test_accuracy
-        labels.append(ARM_NAMES[arm])
-        means.append(ci.mean)
-        lows.append(ci.low)
-        highs.append(ci.high)
-        colors.append(ARM_COLORS[arm])
-        notes.append(f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
-    for key, c in bench.controls.items():
-        labels.append(CONTROL_LABELS.get(key, key.replace("_", " ")) + "\n(control)")
-        means.append(c.value)
-        lows.append(c.low)
-        highs.append(c.high)
-        colors.append(CONTROL_COLOR)
-        notes.append("")
-    clipped = [_clip(lo, hi) for lo, hi in zip(lows, highs)]
-    lows, highs = [c[0] for c in clipped], [c[1] for c in clipped]
-    return plots.bar_with_ci(path, labels, means, lows, highs, "Test accuracy of both models and the controls",
-                             "test accuracy (95% interval over seeds)", notes=notes, colors=colors, ylim=(0.0, 1.18))
+def _images(bench: BenchmarkResult, ci: Interval | None, key: str) -> Any:
+    if ci is not None and ci.images is not None:
+        return ci.images
+    search = bench.repeats[0].searches.get("order_aware") if bench.repeats else None
+    counts = search.best.test_per_order if search is not None and search.best is not None else {}
+    return counts[key].n if key in counts else "-"
 
 
-def _gain_plot(path: Path, bench: BenchmarkResult, seeds: list[str]) -> Path:
-    """Gain in points: per image (Student-t and bootstrap) and per object, with each seed as a point.
-
-    bar_with_ci has no room for the per-seed points, so this draws the same kind of figure with
-    the plots module's figure, style and atomic save.
-    """
-    gain = bench.gain
-    items: list[tuple[str, Any, bool]] = [("per image\nStudent-t over seeds", gain, True)]
-    if gain.bootstrap is not None:
-        items.append(("per image\nbootstrap over objects", gain.bootstrap, False))
-    if bench.object_gain is not None:
-        items.append(("per object\nStudent-t over seeds", bench.object_gain, True))
-    fig = plots.figure(max(4.5, 1.6 * len(items) + 2.0), 4.2)
-    ax = fig.add_subplot()
-    rng = np.random.default_rng(0)  # fixed jitter: the same benchmark gives the same picture
-    values: list[float] = [0.0]
-    for i, (_, ci, with_seeds) in enumerate(items):
-        mean = 100 * ci.mean if is_finite(ci.mean) else math.nan
-        if math.isfinite(mean):
-            ax.bar(i, mean, width=0.55, color=GAIN_COLOR, alpha=0.35 if with_seeds else 0.25, zorder=2)
-            values.append(mean)
-        if math.isfinite(mean) and _has_interval(ci):
-            lo, hi = 100 * ci.low, 100 * ci.high
-            ax.errorbar(i, mean, yerr=[[mean - lo], [hi - mean]], color="#222222", capsize=6, linewidth=1.4, zorder=5)
-            values += [lo, hi]
-        if with_seeds:
-            pts = [100 * v for v in _seed_values(ci, seeds) if is_finite(v)]
-            if pts:
-                xs = i + rng.uniform(-0.12, 0.12, size=len(pts))
-                ax.scatter(xs, pts, s=30, color=GAIN_COLOR, edgecolors="white", linewidths=0.6, zorder=6)
-                values += pts
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    ax.set_ylim(lo - 0.15 * span, hi + 0.22 * span)
-    ax.axhline(0.0, color="#444444", linewidth=0.9, zorder=3)
-    for i, (_, ci, with_seeds) in enumerate(items):
-        if not is_finite(ci.mean):
-            continue
-        top = 100 * ci.high if _has_interval(ci) else 100 * ci.mean
-        seeds_top = [100 * v for v in _seed_values(ci, seeds) if is_finite(v)] if with_seeds else []
-        top = max([top, 100 * ci.mean, 0.0, *seeds_top])
-        text = f"{100 * ci.mean:+.1f}"
-        if _has_interval(ci):
-            text += f"\n[{100 * ci.low:+.1f}, {100 * ci.high:+.1f}]"
-        ax.text(i, top + 0.02 * span, text, ha="center", va="bottom", fontsize=9, color="#222222", zorder=7)
-    ticks = [label if _has_interval(ci) or not by_seed else label.split("\n")[0] + "\none seed: no interval"
-             for label, ci, by_seed in items]
-    ax.set_xticks(range(len(items)), ticks)
-    ax.set_xlim(-0.6, len(items) - 0.4)
-    ax.set_ylabel("gain, accuracy points")
-    ax.set_title("Order-aware minus image-only test accuracy (95% intervals)")
-    fig.legend(handles=[Line2D([], [], marker="o", linestyle="", color=GAIN_COLOR, label="gain of one seed (paired)"),
-                        Line2D([], [], color="#222222", linewidth=1.4, label="95% interval")],
-               frameon=False, fontsize=8, loc="outside lower center", ncols=2)
-    plots.style(ax)
-    return plots.save(fig, path)
+def _key(k: str) -> tuple:
+    return (0, int(k), k) if k.lstrip("-").isdigit() else (1, 0, k)
 
 
-def _order_int(key: Any) -> int | None:
-    try:
-        return int(key)
-    except (TypeError, ValueError):
-        return None
+MAX_PLOTTED_KEYS = 12  # wider than this, a grouped bar plot is unreadable: the table stays
 
 
-def _per_order_section(doc: Doc, bench: BenchmarkResult) -> None:
-    per = {arm: bench.per_order.get(arm) or bench.arm(arm).per_order for arm in ARMS}
-    keys = sorted({k for arm in ARMS for k in per[arm]}, key=lambda k: (_order_int(k) is None, _order_int(k) or 0, str(k)))
+def _per_key_section(doc: Doc, bench: BenchmarkResult, kind: str) -> None:
+    """Accuracy per upload order (kind "order") or per class (kind "class"), both arms side by side."""
+    per = {arm: (bench.per_order if kind == "order" else bench.per_class).get(arm, {}) for arm in ARMS}
+    keys = sorted({k for arm in ARMS for k in per[arm]}, key=_key)
     if not keys:
         return
-    # per_order's own "n" may count seeds rather than images; the search's best model records images per order.
-    search = bench.searches.get("order_aware")
-    counts = search.best.test_per_order if search is not None and search.best is not None else {}
-
-    def images(k: str) -> Any:
-        for arm in ARMS:
-            if k in per[arm] and per[arm][k].images is not None:
-                return per[arm][k].images
-        return counts[k].n if k in counts else None
-
-    def name(k: str) -> str:
-        return order_name(_order_int(k)) if _order_int(k) is not None else str(k)
-
-    doc.add("## Accuracy per upload order",
-            "Upload position of each test photo: 1 = front, 2 = back, 3 = other, 0 = unknown. Mean over seeds, "
-            "95% Student-t interval over seeds (clipped to [0%, 100%]). Few images per order make wide intervals.")
+    order = kind == "order"
+    names = {k: order_name(int(k)) for k in keys if k.lstrip("-").isdigit()} if order else {}
     rows = []
     for k in keys:
         a, b = per["image_only"].get(k), per["order_aware"].get(k)
-        diff = b.mean - a.mean if a is not None and b is not None and is_finite(a.mean) and is_finite(b.mean) else None
-        n = images(k)
-        rows.append([k, name(k), n if n is not None else "-", _pct(_mean(a)), _ci(a),
-                     _pct(_mean(b)), _ci(b), _pts(diff)])
-    header = ["order", "meaning", "images", "image-only", "95% interval", "order-aware", "95% interval", "gain (points)"]
-    doc.add(table(header, rows, ["r", "l", "r", "r", "l", "r", "l", "r"]))
-    doc.plot("accuracy_by_order", "Test accuracy per upload order, both models", lambda p: plots.grouped_bars(
-        p, [f"{name(k)} ({k})" for k in keys],
-        {ARM_NAMES[arm]: [_mean(per[arm].get(k)) for k in keys] for arm in ARMS},
-        "Test accuracy per upload order (mean over seeds)", "test accuracy", ylim=(0.0, 1.18)))
+        rows.append([md(k), *([names.get(k, "")] if order else []), _images(bench, a or b, k),
+                     _pct(_mean(a)), _ci(a), _pct(_mean(b)), _ci(b), _pts(_diff(a, b))])
+    header = [kind, *(["meaning"] if order else []), "test photos", "image-only", "95% interval", "order-aware",
+              "95% interval", "gain (points)"]
+    align = ["r" if order else "l", *(["l"] if order else []), "r", "r", "l", "r", "l", "r"]
+    if order:
+        heading = "## Accuracy per upload order"
+        intro = ("Upload position of each test photo: 1 = front, 2 = back, 3 = other, 0 = unknown; photos counted over "
+                 "all repeats. Few photos per order make wide intervals.")
+    else:
+        heading = "## Accuracy per class"
+        intro = "Accuracy on the test photos of each class (its recall); photos counted over all repeats."
+    doc.add(heading, intro, table(header, rows, align))
+    if len(keys) <= MAX_PLOTTED_KEYS:
+        title = heading.strip("# ")
+        doc.plot(f"accuracy_by_{kind}", title, lambda p: P.grouped_accuracy_plot(
+            p, keys, [f"{names[k]} ({k})" if k in names else k for k in keys], per, title + " (mean over repeats and seeds)"))
+
+
+def _view_section(doc: Doc, bench: BenchmarkResult) -> None:
+    v = bench.view_classifier
+    if v is None or not is_finite(v.accuracy):
+        return
+    per = ", ".join(_pct(a) for a in v.per_repeat) if len(v.per_repeat) > 1 else ""
+    doc.add("## The view classifier",
+            f"A {md(v.what)}. It tells the order for **{_pct(v.accuracy)}** of test photos"
+            + (f" (per repeat: {per})" if per else "") + (f"; always the most frequent order scores {_pct(v.chance)}." if is_finite(v.chance) else ".")
+            + " When this is high the order is a free, clean label of the view: feeding it spares the model learning to tell "
+              "front, back and other apart (sample and model efficiency), rather than adding information the photos lack.")
 
 
 def _hp_rows(bests: dict[str, BestModel | None]) -> list[list[Any]]:
@@ -413,116 +350,101 @@ def _hp_rows(bests: dict[str, BestModel | None]) -> list[list[Any]]:
             hps[HP_FREEZE] = f
         shown[arm] = visible_hps(hps)
     keys = [k for k in _HP_ORDER if any(k in shown[a] for a in ARMS)]
-    for a in ARMS:
-        for k in shown[a]:
-            if k not in keys:
-                keys.append(k)
+    keys += [k for a in ARMS for k in shown[a] if k not in keys]
     rows = []
-    for k in keys:
+    for k in dict.fromkeys(keys):
         vals = [shown[a].get(k) for a in ARMS]
-        differs = vals[0] != vals[1]
-        cells = ["-" if v is None else (f"**{v}**" if differs else v) for v in vals]
-        rows.append([k, *cells])
+        rows.append([k, *["-" if v is None else (f"**{v}**" if vals[0] != vals[1] else v) for v in vals]])
     return rows
 
 
 def _best_section(doc: Doc, bench: BenchmarkResult) -> None:
-    if not bench.searches:
+    if not any(r.searches for r in bench.repeats):
         return
-    s: dict[str, ArmSearch | None] = {arm: bench.searches.get(arm) for arm in ARMS}
-    bests = {arm: s[arm].best if s[arm] is not None else None for arm in ARMS}
-    doc.add("## The two searches and their best configurations",
-            "Both searches had the same budget, split and space, except the order encoding: fixed to `none` for "
-            "the image-only search, the order-aware encodings for the other. Validation and test accuracy here "
-            "are those of each search's own best model (one training); the figures above are the retrainings "
-            "over seeds. Values that differ between the two are in bold.")
+    doc.add("## The searches and their best configurations",
+            "In each repeat both searches had the same budget, split, search seed and space, except the order encoding: "
+            "fixed to `none` for the image-only search, the order-aware encodings for the other. Validation and test "
+            "accuracy here are those of each search's own best model (one training); the figures above are the "
+            "retrainings over seeds.")
+    if len(bench.repeats) == 1:
+        s = bench.repeats[0].searches
+        bests = {arm: s[arm].best if arm in s else None for arm in ARMS}
 
-    def field(arm: str, get: Any) -> Any:
-        return get(bests[arm]) if bests[arm] is not None else "-"
+        def cell(arm: str, get: Any) -> Any:
+            return get(bests[arm]) if bests[arm] is not None else "-"
 
-    def trials_text(arm: str) -> str:
-        trials = s[arm].trials if s[arm] is not None else []
-        if not trials:
-            return "-"
-        bad = len(trials) - len(ranked(trials))
-        return f"{len(trials)}" + (f" ({bad} failed or unscored)" if bad else "")
+        rows: list[list[Any]] = [
+            ["run folder", *[f"[{s[a].run_dir}/]({s[a].run_dir}/)" if a in s and s[a].run_dir else "-" for a in ARMS]],
+            ["trials run", *[f"{len(s[a].trials)}" + (f" ({len(s[a].trials) - len(ranked(s[a].trials))} failed or unscored)"
+                                                     if len(ranked(s[a].trials)) < len(s[a].trials) else "") if a in s else "-" for a in ARMS]],
+            ["max trials, epochs", *[f"{s[a].max_trials}, {s[a].epochs}" if a in s else "-" for a in ARMS]],
+            ["best trial", *[cell(a, lambda b: b.trial) for a in ARMS]],
+            ["validation accuracy", *[_pct(cell(a, lambda b: b.val_accuracy)) for a in ARMS]],
+            ["test accuracy (one training)", *[_pct(cell(a, lambda b: b.test_accuracy)) for a in ARMS]],
+        ]
+        doc.add(table(["", *[ARM_NAMES[a] for a in ARMS]], rows + _hp_rows(bests), ["l", "l", "l"]))
+        return
+    rows = []
+    for r in bench.repeats:
+        for arm in ARMS:
+            a = r.searches.get(arm)
+            b = a.best if a is not None else None
+            folder = f"[{a.run_dir}/]({a.run_dir}/)" if a is not None and a.run_dir else "-"
+            rows.append([r.repeat, ARM_NAMES[arm], folder, b.trial if b else "-", _pct(b.val_accuracy if b else None),
+                         _pct(b.test_accuracy if b else None), hps_text(b.hyperparameters) if b else "-"])
+    doc.add(table(["repeat", "search", "folder", "best trial", "val accuracy", "test accuracy (one training)", "configuration"],
+                  rows, ["r", "l", "l", "r", "r", "r", "l"]))
 
-    def folder(arm: str) -> str:
-        d = (s[arm].run_dir or arm) if s[arm] is not None else None
-        return f"[{d}/]({d}/)" if d else "-"
 
-    def budget(arm: str) -> str:
-        a = s[arm]
-        return f"{a.max_trials if a and a.max_trials is not None else '-'}, {a.epochs if a and a.epochs is not None else '-'}"
-
-    rows: list[list[Any]] = [
-        ["run folder", *[folder(a) for a in ARMS]],
-        ["trials run", *[trials_text(a) for a in ARMS]],
-        ["max trials, epochs", *[budget(a) for a in ARMS]],
-        ["best trial", *[field(a, lambda b: b.trial) for a in ARMS]],
-        ["validation accuracy", *[_pct(field(a, lambda b: b.val_accuracy)) for a in ARMS]],
-        ["test accuracy (one training)", *[_pct(field(a, lambda b: b.test_accuracy)) for a in ARMS]],
+def _method_section(doc: Doc, bench: BenchmarkResult) -> None:
+    if bench.protocol < 2:
+        doc.add("## How it was measured (version 1)",
+                "Protocol 1: two searches with the same budget on one split; each best configuration retrained with each "
+                "seed (seed 0 was also the search seed) and tested on the held-out split; a 95% Student-t interval over "
+                "the paired seeds and a paired bootstrap over test objects. It covers neither another split nor another "
+                "search; rerun `autoorder benchmark --repeats 5 --seeds 5` for protocol 2.")
+        return
+    st = bench.statistics
+    lines = [
+        f"1. {_plural(bench.n_repeats, 'outer repeat')}. Repeat *r* splits the photos (grouped by object, stratified by "
+        "class) with its own seed and runs two searches with the same budget and its own search seed: image-only (order "
+        "encoding fixed to `none`) and order-aware (the configured order-aware encodings). Both share the repeat's split.",
+        "2. In each repeat each search's best configuration is retrained from scratch with each retraining seed (never a "
+        "search seed) and tested on the repeat's held-out test split, which neither search saw.",
+        "3. Gain = order-aware minus image-only test accuracy per photo, paired by repeat and seed; its mean over repeats "
+        "and seeds is the headline.",
+        "4. Controls: shuffled orders at test; the order-aware configuration trained and tested with one constant order; "
+        "the orders of 1%, 5% and 20% of test objects permuted, and every order unknown; an order-only model; the "
+        "majority class. Accuracy per order value, per class and per object; a view classifier.",
     ]
-    doc.add(table(["", *[ARM_NAMES[a] for a in ARMS]], rows + _hp_rows(bests), ["l", "l", "l"]))
+    if st is not None:
+        lines.append(f"5. Intervals: {md(st.method)} ({st.reps} resamples, seed {st.seed}; percentiles "
+                     + ", ".join(f"{100 * q:.3g}%" for q in st.percentiles) + f"). p-value: {md(st.p_value)}.")
+    doc.add("## How it was measured", "\n".join(lines),
+            "Every figure recomputes from `predictions.csv.gz` and this file's `statistics` "
+            "(`autoorder.benchmarking.figures.figures_from_folder`).")
 
 
-def _trials_plot_section(doc: Doc, bench: BenchmarkResult) -> None:
-    if not bench.searches:
-        return
-    cats, vals = [], []
-    for arm in ARMS:
-        search = bench.searches.get(arm)
-        for t in search.trials if search is not None else []:
-            cats.append(ARM_NAMES[arm] + " search")
-            vals.append(t.val_accuracy if t.scored else math.nan)
-    if not cats:
-        return
-    doc.add("### Every trial of both searches",
-            "Each point is one trial's best validation accuracy; failed or unscored trials are not drawn but are "
-            "counted under their search.")
-    order = [ARM_NAMES[a] + " search" for a in ARMS]
-    doc.plot("trials", "Validation accuracy of every trial of both searches", lambda p: plots.strip_by_category(
-        p, cats, vals, "Validation accuracy of every trial", "validation accuracy", order=order,
-        colors={ARM_NAMES[a] + " search": ARM_COLORS[a] for a in ARMS}))
-
-
-def _provenance_section(doc: Doc, bench: BenchmarkResult, seeds: list[str]) -> None:
+def _provenance_section(doc: Doc, bench: BenchmarkResult) -> None:
     doc.add("## Provenance")
     if bench.command:
         fence = "````" if "```" in bench.command else "```"
         doc.add("Made with:", f"{fence}sh\n{bench.command}\n{fence}")
     else:
         doc.add("The command that made this benchmark was not recorded.")
-    rows: list[list[Any]] = [["seeds", ", ".join(seeds) or "-"]]
+    rows: list[list[Any]] = [["design", _design(bench)]]
+    for r in bench.repeats:
+        rows.append([f"repeat {r.repeat} seeds", ", ".join(map(str, r.seeds)) or "-"])
     if bench.date:
         rows.append(["date", bench.date])
     if is_finite(bench.seconds):
         s = float(bench.seconds)
         human = f" ({s / 3600:.1f} h)" if s >= 3600 else f" ({s / 60:.1f} min)" if s >= 60 else ""
         rows.append(["wall time", f"{s:.0f} s{human}"])
-    for k, v in bench.machine.items():
-        rows.append([f"machine: {k}", v])
+    rows += [[f"machine: {k}", v] for k, v in bench.machine.items()]
     doc.add(table(["", "value"], rows, ["l", "l"]))
     if bench.versions:
-        rows = [[k, v if v is not None else "not installed"] for k, v in bench.versions.items()]
-        doc.add(table(["library", "version"], rows, ["l", "l"]))
-
-
-def _method_section(doc: Doc, seeds: list[str]) -> None:
-    doc.add("## How it was measured",
-            "\n".join([
-                "1. Two searches with the same budget and split: image-only (order encoding fixed to `none`) and "
-                "order-aware (the configured order-aware encodings).",
-                f"2. Each search's best configuration is retrained from scratch with each of the {len(seeds)} seeds "
-                "and tested on the held-out test split, which neither search saw. Seed *s* of one model is paired "
-                "with seed *s* of the other.",
-                "3. Gain = order-aware minus image-only test accuracy: mean, 95% Student-t interval over the paired "
-                "seeds, and 95% paired bootstrap interval over test objects (whole objects resampled, so the views "
-                "of one object stay together).",
-                "4. Controls: the order-aware model with orders shuffled across test images, an order-only model "
-                "and the majority class.",
-                "5. Accuracy per upload order and per object (views combined by summing log-probabilities).",
-            ]))
+        doc.add(table(["library", "version"], [[k, v if v is not None else "not installed"] for k, v in bench.versions.items()], ["l", "l"]))
 
 
 def render_benchmark_report(bench_dir: str | Path) -> Path:
@@ -533,22 +455,34 @@ def render_benchmark_report(bench_dir: str | Path) -> Path:
     """
     bench_dir = Path(bench_dir)
     bench = read_benchmark(bench_dir)
-    seeds = bench.seed_names()
     doc = Doc(bench_dir)
-    doc.add(f"# Does the upload order help? Benchmark: {md(bench_dir.resolve().name)}")
-    _headline(doc, bench, seeds)
+    here = bench_dir.resolve()
+    name = here.parent.name if here.name == "results" else here.name  # benchmarks/<name>/results
+    doc.add(f"# Does the upload order help? Benchmark: {md(name)}")
+    if bench.protocol < 2:
+        doc.add("> **Version 1.** This benchmark.json was written by benchmark protocol 1: one split, one search per model, "
+                "a Student-t interval over retraining seeds. Its interval does not cover another split or search, and its "
+                "accuracy intervals are symmetric, so with few seeds they can pass 100%. Rerun "
+                "`autoorder benchmark` for protocol 2 (outer repeats, hierarchical bootstrap, more controls).")
+    _headline(doc, bench)
     for w in bench.warnings:
         doc.add(f"> **Warning**: {md(w)}")
-    doc.plot("accuracy", "Test accuracy of both models and the controls", lambda p: _accuracy_plot(p, bench, seeds))
-    _accuracy_section(doc, bench, seeds)
-    _retrain_section(doc, bench, seeds)
+    doc.plot("accuracy", "Test accuracy of both models and the controls", lambda p: P.accuracy_plot(p, bench))
+    _accuracy_section(doc, bench)
+    _retrain_section(doc, bench)
     _controls_section(doc, bench)
-    _per_order_section(doc, bench)
+    _per_key_section(doc, bench, "order")
+    _per_key_section(doc, bench, "class")
+    _view_section(doc, bench)
     _best_section(doc, bench)
-    _trials_plot_section(doc, bench)
-    _method_section(doc, seeds)
+    if any(r.searches for r in bench.repeats):
+        doc.add("### Every trial of every search",
+                "Each point is one trial's best validation accuracy; failed or unscored trials are not drawn but are "
+                "counted under their search.")
+        doc.plot("trials", "Validation accuracy of every trial of every search", lambda p: P.trials_plot(p, bench))
+    _method_section(doc, bench)
     dataset_section(doc, bench.dataset)
-    _provenance_section(doc, bench, seeds)
+    _provenance_section(doc, bench)
     doc.add(f"<sub>Rendered by autoorder {__version__} from `{BENCHMARK_JSON}`.</sub>")
     path = bench_dir / REPORT
     write_text(path, doc.text())

@@ -281,3 +281,23 @@ def test_datasets_make_on_the_command_line_says_how_many_objects_are_needed(tmp_
     assert r.exit_code == 1
     assert "needs at least 3 objects per class" in r.output and "--objects 108" in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_seeds_are_salted_by_the_dataset_name(tmp_path):
+    """glyph-caps (the pretraining source) and glyph-views made with the same --seed share no draws:
+    object i of one does not get the paper, light, noise, tilt or occluder of object i of the other."""
+    from autoorder.data.generators.common import name_salt, seed_sequence
+
+    assert name_salt("glyph-views") != name_salt("glyph-caps") and name_salt("glyph-views") == name_salt("glyph-views")
+
+    def object_draws(name):
+        _, objects = seed_sequence(name, 0).spawn(2)
+        return [np.random.default_rng(s).random(4).tolist() for s in objects.spawn(20)]
+
+    views, caps = object_draws("glyph-views"), object_draws("glyph-caps")
+    assert views == object_draws("glyph-views")
+    assert not {tuple(v) for v in views} & {tuple(c) for c in caps}
+    a = make_dataset("glyph-views", tmp_path / "v", seed=0, objects=6, image_size=8, classes="bd")
+    b = make_dataset("glyph-caps", tmp_path / "c", seed=0, objects=6, image_size=8, classes="BD")
+    paper = [np.asarray(Image.open(m.parent / "images" / f"{p}00000_other.png"))[0, 0] for m, p in ((a, "g"), (b, "c"))]
+    assert not np.array_equal(paper[0], paper[1])  # same seed, different nuisance (here: the corner of the other view)

@@ -19,15 +19,40 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_benchmarks_load_and_round_trip(tmp_path):
+    """Every committed benchmark.json loads: version 1 is converted (one repeat, protocol 1), version 2 as it is."""
     files = sorted(ROOT.glob("benchmarks/*/results/benchmark.json"))
     assert files
     for path in files:
+        raw = json.loads(path.read_text())
         bench = read_benchmark(path.parent)
-        assert bench.gain.mean is not None and bench.seeds and set(bench.searches) == {"image_only", "order_aware"}
-        assert bench.order_aware.test_accuracy.per_seed and bench.controls["shuffled_order"].what
+        assert bench.gain.mean is not None and bench.repeats and bench.repeats[0].seeds
+        assert set(bench.repeats[0].searches) == {"image_only", "order_aware"}
+        assert bench.repeats[0].accuracy["order_aware"] and bench.controls["shuffled_order"].what
+        if raw.get("schema_version", 1) == 1:
+            assert bench.protocol == 1 and bench.n_repeats == 1
+            assert bench.gain.mean == raw["gain"]["mean"] and bench.gain.low == raw["gain"]["low"]
+            assert bench.repeats[0].gain == raw["gain"]["per_seed"]
+            assert bench.controls["order_only"].value == raw["controls"]["order_only"]["accuracy"]
         write_benchmark(tmp_path, bench)
         again = read_benchmark(tmp_path)
         assert again == bench and json.loads((tmp_path / "benchmark.json").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_version_2_round_trips_and_a_future_version_is_refused(tmp_path):
+    from autoorder.benchmarking.figures import compute_figures
+    from tests.helpers import fake_predictions
+
+    figures = compute_figures(fake_predictions(repeats=2, seeds=2, objects=12), reps=100)
+    bench = BenchmarkResult.from_json({"schema_version": SCHEMA_VERSION, **figures, "predictions": "predictions.csv.gz"})
+    assert bench.protocol == 2 and bench.n_repeats == 2 and bench.seeds_per_repeat() == [2, 2]
+    assert bench.controls["noncompliance"].levels["20%"].has_interval and bench.gain.p_positive is not None
+    write_benchmark(tmp_path, bench)
+    assert read_benchmark(tmp_path) == bench
+    data = json.loads((tmp_path / "benchmark.json").read_text())
+    data["schema_version"] = SCHEMA_VERSION + 1
+    (tmp_path / "benchmark.json").write_text(json.dumps(data))
+    with pytest.raises(RunError, match=rf"schema_version {SCHEMA_VERSION + 1}, newer than this autoorder reads"):
+        read_benchmark(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -48,4 +73,7 @@ def test_damaged_benchmarks_are_named(tmp_path, data, message):
 def test_from_json_without_a_file():
     bench = BenchmarkResult.from_json({"image_only": {"test_accuracy": {"mean": 0.5}}, "order_aware": {"test_accuracy": {"mean": 0.7}},
                                        "gain": {"mean": 0.2, "per_seed": {"0": 0.2}}})
-    assert bench.seed_names() == ["0"] and bench.arm("order_aware").test_accuracy.mean == 0.7
+    assert bench.repeats[0].gain == {"0": 0.2} and bench.arm("order_aware").test_accuracy.mean == 0.7
+    with pytest.raises(RunError, match=r"key 'repeats\[0\]\.repeat' is missing"):
+        BenchmarkResult.from_json({"schema_version": 2, "image_only": {"test_accuracy": {}}, "order_aware": {"test_accuracy": {}},
+                                   "gain": {"mean": 0.1}, "repeats": [{}]})

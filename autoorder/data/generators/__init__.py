@@ -1,7 +1,8 @@
 """Benchmark datasets that ship as generators.
 
 Nothing can be downloaded at run time, so each dataset is generated, deterministically from a
-seed, out of real material installed with the dependencies (fonts, scanned handwriting), and
+seed salted by the dataset's name (so no two datasets share random draws), out of real material
+installed with the dependencies (fonts, scanned handwriting), and
 written as image files plus ``manifest.csv``: the same path a user's data takes. Every object
 is photographed three times (front, back, other), uploaded in that order for about 99% of the
 objects.
@@ -65,7 +66,8 @@ def make_dataset(
     Args:
         name: a name from ``list_datasets()``.
         out: folder to create; an existing folder must be empty (nothing is overwritten).
-        seed: seed of every random choice.
+        seed: seed of every random choice, salted by the dataset's name (two datasets made
+            with the same seed share no draws).
         objects: number of objects (three photos each); default per dataset.
         image_size: side of the square RGB images in pixels, 8..1024; default per dataset.
         classes: subset of the classes as a string of characters, e.g. ``"bdpq69"``.

@@ -9,6 +9,7 @@ happens here, so all generators produce the same kind of dataset.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import numbers
@@ -275,6 +276,21 @@ def render_views(front_ink: np.ndarray, rng: np.random.Generator) -> dict[str, n
     return {"front": _to_uint8(front), "back": _to_uint8(back), "other": _to_uint8(other)}
 
 
+# ----- seeds ------------------------------------------------------------------------------
+def name_salt(name: str) -> int:
+    """A fixed 32-bit number per dataset name (the first bytes of its SHA-256)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
+
+
+def seed_sequence(name: str, seed: int) -> np.random.SeedSequence:
+    """The root of every random draw of dataset `name` with `seed`, salted by the name.
+
+    Two datasets made with the same --seed (glyph-caps, the pretraining source, and glyph-views)
+    then share no draws: object i of one does not get the paper, light, noise, tilt or occluder
+    of object i of the other. The same name and seed always give the same sequence."""
+    return np.random.SeedSequence([seed, name_salt(name)])
+
+
 # ----- writing -----------------------------------------------------------------------------
 def _staging_folder(target: Path) -> Path:
     """A new hidden sibling of the target (same file system, so the final rename is atomic)."""
@@ -319,8 +335,7 @@ def write_dataset(
     image_size = check_image_size(gen, image_size)
     target = check_out(out)
 
-    root = np.random.SeedSequence(seed)
-    plan_seq, object_seq = root.spawn(2)
+    plan_seq, object_seq = seed_sequence(gen.name, seed).spawn(2)
     plan_rng = np.random.default_rng(plan_seq)
     plan = plan_objects(gen, classes, objects, plan_rng)
     check_split(plan)
@@ -359,6 +374,7 @@ def write_dataset(
         info = {
             "name": gen.name,
             "seed": seed,
+            "seed_salt": name_salt(gen.name),  # every draw comes from (seed, seed_salt): see seed_sequence
             "objects": objects,
             "image_size": image_size,
             "classes": list(classes),

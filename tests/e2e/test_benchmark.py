@@ -1,0 +1,88 @@
+"""`autoorder benchmark --repeats 2 --seeds 2` end to end on a tiny dataset (real searches and
+retrainings, one epoch each): the files it writes, figures that recompute from its predictions,
+`autoorder report` on the folder, and a second run that resumes without training anything."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from autoorder.benchmarking.figures import figures_from_folder
+from autoorder.cli.main import main
+from autoorder.schema.benchmark import read_benchmark
+from autoorder.schema.predictions import read_predictions
+from tests.helpers import simple_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path):
+    simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=6)
+    cfg = {
+        "data": {"manifest": "data/manifest.csv", "image_size": 16, "split": {"val": 0.2, "test": 0.3, "seed": 0}},
+        "space": {"backbones": "tiny_cnn", "weights": None, "freeze": "none", "head_depth": 0,
+                  "order_encodings": ["none", "onehot"], "learning_rate": 0.01, "batch_size": 16},
+        "tuner": {"max_trials": 1, "epochs": 1, "seed": 0, "patience": 0},
+        "plugins": {"paths": [], "entry_points": False},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _same(mine, theirs, where="benchmark"):
+    """Every recomputed figure is in benchmark.json, to the digit (NaN is written as null)."""
+    if isinstance(mine, dict):
+        for k, v in mine.items():
+            _same(v, theirs[k], f"{where}.{k}")
+    elif isinstance(mine, list):
+        assert len(mine) == len(theirs), where
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            _same(a, b, f"{where}[{i}]")
+    elif isinstance(mine, float) and math.isnan(mine):
+        assert theirs is None, where
+    else:
+        assert mine == theirs, where
+
+
+def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
+    config, out = _config(tmp_path), tmp_path / "bench"
+    args = ["benchmark", str(config), "--out", str(out), "--repeats", "2", "--seeds", "2"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "mean over 2 repeats x 2 seeds" in r.output and "gain " in r.output and "P(gain > 0)" in r.output
+    for line in ("shuffled order at test", "constant order (architecture only)", "orders of 20% of objects permuted",
+                 "every order unknown (0)", "order only", "majority class", "view classifier"):
+        assert line in r.output
+
+    bench = read_benchmark(out)
+    assert bench.protocol == 2 and bench.n_repeats == 2 and bench.seeds_per_repeat() == [2, 2]
+    assert [r.search_seed for r in bench.repeats] == [0, 1] and [r.split_seed for r in bench.repeats] == [0, 1]
+    assert not {s for rep in bench.repeats for s in rep.seeds} & {0, 1}  # retraining seeds are never search seeds
+    assert set(bench.controls) == {"shuffled_order", "architecture_only", "noncompliance", "order_only", "majority_class"}
+    assert set(bench.per_class["order_aware"]) == {"a", "b", "c"}
+    for rep in bench.repeats:
+        for arm in ("image_only", "order_aware"):
+            assert (out / rep.searches[arm].run_dir / "results.json").exists()
+            assert (out / rep.searches[arm].run_dir / "report.md").exists()
+    preds = read_predictions(out)
+    assert len(preds) == 2 * (2 * 8 + 2) * bench.repeats[0].test_images  # 8 seeded arms, 2 seed-free, per repeat
+
+    _same(figures_from_folder(out), json.loads((out / "benchmark.json").read_text()))
+
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(main, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "report.md").exists() and "hierarchical bootstrap" in (out / "report.md").read_text()
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("repeat-*/retrain/*.npz")}
+    assert len(stamps) == 2 * 2 * 3
+    r = CliRunner().invoke(main, args)  # the same command again: every search and retraining is reused
+    assert r.exit_code == 0, r.output
+    assert "retraining the best configuration" not in r.output and "trial 1/1" not in r.output
+    assert {p: p.stat().st_mtime_ns for p in out.glob("repeat-*/retrain/*.npz")} == stamps
+    assert read_benchmark(out).gain.mean == bench.gain.mean
