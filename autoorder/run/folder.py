@@ -105,7 +105,7 @@ def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
         changes = changed_rows(out, previous)
     except (AutoOrderError, OSError, ValueError, KeyError):  # the record itself is unreadable: the plain message
         changes = None
-    if changes == [] and previous.get("data_fingerprint_kind") != FINGERPRINT_KIND:
+    if changes == [] and previous.get("data_fingerprint_kind") != FINGERPRINT_KIND and every_row_hashed(out):
         # Started before the fingerprint hashed files instead of pixels: the rows and every file's
         # sha256 in split.csv are what pinned that run's data, and they are unchanged.
         return
@@ -117,6 +117,16 @@ def check_same_data(out: Path, previous: dict | None, fingerprint: str) -> None:
         f"Run folder {str(out)!r} was started on different data; resuming is refused.{what}{tail}"
         "Rerun with --overwrite to start over, or use another --out."
     )
+
+
+def every_row_hashed(out: Path) -> bool:
+    """Whether split.csv records a sha256 for every row (older run folders have none)."""
+    try:
+        text = read_regular(out / SPLIT_CSV, "Run file", "the split.csv a search writes").decode("utf-8")
+    except (AutoOrderError, OSError, ValueError):
+        return False
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return bool(rows) and all(r.get("sha256") for r in rows)
 
 
 def changed_rows(out: Path, previous: dict) -> list[str]:

@@ -141,6 +141,26 @@ def test_a_refused_resume_names_the_rows_that_changed(tmp_path):
         folder.check_same_data(out, state, "another fingerprint")
 
 
+def test_a_run_started_when_the_fingerprint_hashed_pixels_resumes_only_on_unchanged_files(tmp_path):
+    out, resolved = _started_run(tmp_path)
+    state = json.loads((out / folder.RUN_STATE).read_text())
+    del state["data_fingerprint_kind"]  # what run.json held before the fingerprint came from file hashes
+    state["data_fingerprint"] = "0123456789abcdef"
+    (out / folder.RUN_STATE).write_text(json.dumps(state))
+    state = folder.prepare_run_dir(out, resolved, overwrite=False)
+    now = load_dataset(load_config(tmp_path / "c.yaml")).fingerprint()
+    folder.check_same_data(out, state, now)  # same rows, same file hashes: accepted
+    split = out / folder.SPLIT_CSV
+    hashed = split.read_text()
+    split.write_text(hashed.replace(hashed.splitlines()[1].rsplit(",", 1)[1], ""))  # a row without its hash
+    with pytest.raises(RunError, match=r"started on different data; resuming is refused\. \(images, orders or split changed"):
+        folder.check_same_data(out, state, now)
+    split.write_text(hashed)
+    Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(tmp_path / "data/img/b1_2.png")
+    with pytest.raises(RunError, match=r"What changed:\n  line 21: 'img/b1_2.png': the image file changed"):
+        folder.check_same_data(out, state, "another fingerprint")
+
+
 def test_trials_on_record_without_their_tuner_folder_are_refused(tmp_path):
     out, resolved = _started_run(tmp_path)
     assert folder.prepare_run_dir(out, resolved, overwrite=False) is not None  # started, no trial yet: resumes
