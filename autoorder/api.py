@@ -76,7 +76,7 @@ class Run:
         return read_labels(self.path)
 
     def leaderboard(self) -> list[dict]:
-        """Scored trials, best first (equal scores: the faster first)."""
+        """Scored trials, best first (equal scores: the earlier best epoch, then the lower trial id)."""
         return [
             {"trial": t.id, "score": t.val_accuracy, "hyperparameters": dict(t.hyperparameters), "seconds": t.seconds,
              "status": t.status}
