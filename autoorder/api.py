@@ -76,7 +76,7 @@ class Run:
         return read_labels(self.path)
 
     def leaderboard(self) -> list[dict]:
-        """Scored trials, best first (equal scores: the faster first)."""
+        """Scored trials, best first (equal scores: the earlier best epoch, then the lower trial id)."""
         return [
             {"trial": t.id, "score": t.val_accuracy, "hyperparameters": dict(t.hyperparameters), "seconds": t.seconds,
              "status": t.status}
@@ -128,12 +128,15 @@ def search(
     overrides: dict | None = None,
     overwrite: bool = False,
     log: Log | None = None,
+    verbose: bool = False,
 ) -> Run:
-    """Run (or resume) the search of `config` (a YAML path, a dict or a Config) into `out`."""
+    """Run (or resume) the search of `config` (a YAML path, a dict or a Config) into `out`.
+
+    `log` gets the progress lines (a line per trial; with `verbose`, also a line per epoch)."""
     cfg = _config(config, overrides)
     for w in cfg.warnings():
         (log or (lambda line: None))(f"warning: {w}")
-    results = run_search(cfg, out, overwrite=overwrite, log=log)
+    results = run_search(cfg, out, overwrite=overwrite, log=log, verbose=verbose)
     return Run(out, results)
 
 
@@ -151,9 +154,12 @@ def benchmark(
     overrides: dict | None = None,
     overwrite: bool = False,
     log: Log | None = None,
+    verbose: bool = False,
 ) -> BenchmarkResult:
     """Run (or resume) the benchmark protocol of `config` into `out`; what benchmark.json holds.
 
     `repeats` outer repeats (each its own split and searches), `seeds` retrainings of each arm's
-    best configuration in each repeat."""
-    return run_benchmark(_config(config, overrides), out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=log)
+    best configuration in each repeat. `log` gets the progress lines (searches, each retraining
+    with its best epoch and an ETA; with `verbose`, also a line per epoch)."""
+    return run_benchmark(_config(config, overrides), out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=log,
+                         verbose=verbose)

@@ -53,6 +53,7 @@ def run_demo(
     objects: int = DEMO_OBJECTS,
     seeds: int = DEMO_SEEDS,
     data_seed: int = 0,
+    verbose: bool = False,
 ) -> BenchmarkResult:
     """Make the data (once), write the config, run or resume the small benchmark.
 
@@ -78,4 +79,4 @@ def run_demo(
     config_path.write_text(text, encoding="utf-8")
     cfg = load_config(config_path)
     command = f"autoorder demo --out {out}" + (f" --data-seed {data_seed}" if data_seed else "")
-    return run_benchmark(cfg, out / "benchmark", seeds=seeds, log=log, command=command)
+    return run_benchmark(cfg, out / "benchmark", seeds=seeds, log=log, command=command, verbose=verbose)

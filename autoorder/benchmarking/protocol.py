@@ -121,6 +121,7 @@ def run_benchmark(
     log: Callable[[str], None] | None = None,
     command: str | None = None,
     reps: int = B.DEFAULT_REPS,
+    verbose: bool = False,
 ) -> BenchmarkResult:
     """Run (or resume) the whole protocol; writes benchmark.json, predictions.csv.gz and the reports. Returns it.
 
@@ -128,16 +129,18 @@ def run_benchmark(
         seeds: retraining seeds per repeat (S).
         repeats: outer repeats (K), each with its own split and search seed.
         reps: bootstrap resamples.
+        verbose: also a line per epoch of every trial and retraining (to `log`).
     """
     log = log or (lambda s: None)
     _check_counts(seeds, repeats)
     out = Path(out)
     with folder_lock(out, "benchmark"):
-        return _run_benchmark(cfg, out, seeds, repeats, overwrite, log, command, reps)
+        return _run_benchmark(cfg, out, seeds, repeats, overwrite, log, command, reps, verbose)
 
 
 def _run_benchmark(
     cfg: C.Config, out: Path, seeds: int, repeats: int, overwrite: bool, log: Callable[[str], None], command: str | None, reps: int,
+    verbose: bool,
 ) -> BenchmarkResult:
     _prepare(out, overwrite, C.resolved_dict(cfg))
     registry = registry_for(cfg)
@@ -151,7 +154,7 @@ def _run_benchmark(
     outcomes: list[RepeatOutcome] = []
     for r in range(repeats):
         log(f"repeat {r + 1}/{repeats}")
-        outcomes.append(run_repeat(cfg, arms, registry, data, out, r, seeds, log))
+        outcomes.append(run_repeat(cfg, arms, registry, data, out, r, seeds, log, verbose))
     warnings = [w for o in outcomes for w in o.warnings]
     for w in warnings:
         log(f"warning: {w}")

@@ -11,6 +11,7 @@ benchmark resumes without redoing them.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from autoorder.core import config as C
 from autoorder.core.errors import RunError
 from autoorder.core.stats import collapse_threshold, combine_views, converged
 from autoorder.data.dataset import Dataset, resplit
+from autoorder.run.progress import fmt_elapsed
 from autoorder.run.search import run_search
 from autoorder.schema.arms import ARMS
 from autoorder.schema.results import RESULTS, RunResults, read_results
@@ -60,7 +62,7 @@ class RepeatOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _search(cfg: C.Config, out: Path, registry: Any, data: Dataset, log: Log) -> RunResults:
+def _search(cfg: C.Config, out: Path, registry: Any, data: Dataset, log: Log, verbose: bool = False) -> RunResults:
     """A finished search is read back (its results.json is written last); any other is run or resumed."""
     if (out / RESULTS).exists():
         try:
@@ -69,7 +71,7 @@ def _search(cfg: C.Config, out: Path, registry: Any, data: Dataset, log: Log) ->
             done = None
         if done is not None and done.best is not None:
             return done
-    return run_search(cfg, out, registry=registry, data=data, log=log)
+    return run_search(cfg, out, registry=registry, data=data, log=log, verbose=verbose)
 
 
 def _cached(path: Path, make: Callable[[], dict]) -> dict:
@@ -87,8 +89,12 @@ def _cached(path: Path, make: Callable[[], dict]) -> dict:
 
 def run_repeat(
     cfg: C.Config, arms: dict[str, C.Config], registry: Any, data: Dataset, out: Path, r: int, n_seeds: int, log: Log,
+    verbose: bool = False,
 ) -> RepeatOutcome:
-    """Run (or resume) repeat r in OUT/repeat-r; its metadata, prediction rows and warnings."""
+    """Run (or resume) repeat r in OUT/repeat-r; its metadata, prediction rows and warnings.
+
+    `log` gets a line before and after each retraining (k of N, the best epoch, seconds, an ETA);
+    with `verbose`, also a line per epoch of every trial and every retraining."""
     split_seed, search_seed = repeat_seeds(cfg, r)
     folder = out / f"repeat-{r}"
     rdata = resplit(data, cfg.data.split.val, cfg.data.split.test, split_seed) if r else data
@@ -97,12 +103,13 @@ def run_repeat(
     for arm in ARMS:
         tag = f"[repeat {r} {arm}]"
         log(f"{tag} search (split seed {split_seed}, search seed {search_seed})")
-        searches[arm] = _search(rarms[arm], folder / arm, registry, rdata, lambda s, t=tag: log(f"{t} {s}"))
+        searches[arm] = _search(rarms[arm], folder / arm, registry, rdata, lambda s, t=tag: log(f"{t} {s}"), verbose)
     test = rdata.indices("test")
     orders, groups = rdata.orders[test], rdata.groups[test]
     constant = dataclasses.replace(rdata, orders=np.full_like(rdata.orders, K.CONSTANT_ORDER), _fingerprint=None)
     seeds = retrain_seeds(cfg, r, n_seeds)
     runs: dict[str, list[dict]] = {arm: [] for arm in RETRAINED}
+    clock = RetrainClock(len(seeds) * len(RETRAINED), log)
     for s in seeds:
         variants = {
             "image_only": {"image_only": orders},
@@ -113,12 +120,18 @@ def run_repeat(
             source = "order_aware" if arm == K.ARCHITECTURE_ONLY else arm
             arm_data = constant if arm == K.ARCHITECTURE_ONLY else rdata
 
-            def make(arm=arm, source=source, arm_data=arm_data) -> dict:
-                log(f"[repeat {r} {arm}] retraining the best configuration with seed {s}")
-                hps = searches[source].best.hyperparameters
-                return retrain(rarms[source], registry, arm_data, hps, s, variants[arm])
+            tag = f"[repeat {r} {arm}] seed {s}"
 
-            runs[arm].append({"variants": variants[arm], **_cached(folder / "retrain" / f"{arm}-seed{s}.npz", make)})
+            def make(arm=arm, source=source, arm_data=arm_data, tag=tag) -> dict:
+                clock.start(f"{tag}: retraining the best configuration")
+                hps = searches[source].best.hyperparameters
+                return retrain(rarms[source], registry, arm_data, hps, s, variants[arm], log if verbose else None, tag)
+
+            path = folder / "retrain" / f"{arm}-seed{s}.npz"
+            ran = not path.exists()
+            result = _cached(path, make)
+            clock.done(tag, result, cfg.tuner.epochs, ran)
+            runs[arm].append({"variants": variants[arm], **result})
     health, below, warnings = retrain_health(rdata, runs, seeds, cfg.tuner.epochs, r)
     view, chance = view_classifier(rdata.images, rdata.orders, rdata.split)
     meta = {
@@ -134,6 +147,36 @@ def run_repeat(
         "view_chance": chance,
     }
     return RepeatOutcome(meta, prediction_rows(rdata, r, seeds, runs), warnings)
+
+
+class RetrainClock:
+    """The retrainings' progress lines: `k/N` before each, then its best epoch and seconds, and an
+    ETA from the mean time of those run in this process (resumed ones are read back, not timed)."""
+
+    def __init__(self, total: int, log: Log):
+        self.total, self.log = total, log
+        self.count, self.ran, self.seconds, self._t0 = 0, 0, 0.0, 0.0
+
+    def start(self, what: str) -> None:
+        self._t0 = time.monotonic()
+        self.log(f"{what} ({self.count + 1}/{self.total})")
+
+    def done(self, tag: str, result: dict, max_epochs: int, ran: bool) -> None:
+        self.count += 1
+        val = np.asarray(result.get("val_accuracy", []), dtype=float).reshape(-1)
+        epoch = int(result["best_epoch"]) if "best_epoch" in result else None
+        best = float(result["best_val_accuracy"]) if "best_val_accuracy" in result else float("nan")
+        if not ran:
+            self.log(f"{tag}: done earlier, read back ({self.count}/{self.total})")
+            return
+        took = time.monotonic() - self._t0
+        self.ran, self.seconds = self.ran + 1, self.seconds + took
+        left = self.total - self.count
+        eta = f"  about {fmt_elapsed(self.seconds / self.ran * left)} left in this repeat" if left else ""
+        self.log(
+            f"{tag}: val_accuracy {best:.4f} at epoch {epoch} of {len(val)} run (at most {max_epochs})  "
+            f"{took:.1f}s  ({self.count}/{self.total}){eta}"
+        )
 
 
 def prediction_rows(data: Any, r: int, seeds: list[int], runs: dict[str, list[dict]]) -> list[tuple]:

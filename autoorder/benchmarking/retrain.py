@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import keras_tuner as kt
@@ -10,16 +10,20 @@ import numpy as np
 
 from autoorder.core import config as C
 from autoorder.model import session
-from autoorder.model.callbacks import BestWeights
+from autoorder.model.callbacks import BestWeights, EpochProgress
 from autoorder.model.features import BackboneBank, FeatureCache
 from autoorder.model.space import SearchSpace
 
 
-def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int, variants: dict[str, np.ndarray]) -> dict:
+def retrain(
+    cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int, variants: dict[str, np.ndarray],
+    epoch_log: Callable[[str], None] | None = None, label: str = "retraining",
+) -> dict:
     """Train one configuration from scratch with `seed`; its test probabilities for each set of test orders.
 
     Args:
         variants: name -> the orders to feed with the test photos (the true ones, or a control's).
+        epoch_log: where a line per epoch goes (`label epoch e/E  loss ...`); None: no such lines.
 
     Returns:
         `probs_<name>` per variant, `val_accuracy` per epoch, `best_val_accuracy`, `best_epoch` (1-based).
@@ -36,7 +40,10 @@ def retrain(cfg: C.Config, registry: Any, data: Any, hp_values: dict, seed: int,
     keras.utils.set_random_seed(seed)
     space.trial_seed = seed  # initialisation, dropout and batch order all follow the seed
     model = space.build(hp)
-    history = space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=[BestWeights(cfg.tuner.objective)])
+    callbacks: list[Any] = [BestWeights(cfg.tuner.objective)]
+    if epoch_log is not None:
+        callbacks.append(EpochProgress(epoch_log, label, cfg.tuner.epochs, cfg.tuner.objective))
+    history = space.fit(hp, model, epochs=cfg.tuner.epochs, callbacks=callbacks)
     val = [float(v) for v in history.history.get("val_accuracy", [])]
     score = [float(v) for v in history.history.get(cfg.tuner.objective, [])]
     exported = space.export()

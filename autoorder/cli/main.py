@@ -162,9 +162,14 @@ def search(
     if dist_role is not None:
         results = run_chief(cfg, out, dist_role, overwrite=overwrite, log=echo_err)
     else:
-        results = run_search(cfg, out, overwrite=overwrite, log=echo_err, verbose=sys.stderr.isatty() if verbose is None else verbose)
+        results = run_search(cfg, out, overwrite=overwrite, log=echo_err, verbose=epoch_lines(verbose))
     click.echo(format_ranking(results))
     click.echo(f"results: {out / 'results.json'}\nbest model: {out / 'best_model.keras'}")
+
+
+def epoch_lines(verbose: bool | None) -> bool:
+    """-v / -q as given, else a line per epoch only when stderr is a terminal (not in logs and CI)."""
+    return sys.stderr.isatty() if verbose is None else verbose
 
 
 @main.command()
@@ -174,8 +179,12 @@ def search(
 @click.option("--repeats", default=1, show_default=True, type=int, help="Outer repeats, each with its own split and searches.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming.")
+@click.option("-v", "--verbose", "verbose", flag_value=True, default=None, help="A line per epoch of every trial and retraining [on when stderr is a terminal].")
+@click.option("-q", "--quiet-epochs", "verbose", flag_value=False, help="No per-epoch lines, even on a terminal.")
 @handle_errors
-def benchmark(config: Path, out: Path | None, seeds: int, repeats: int, overrides: tuple[str, ...], overwrite: bool) -> None:
+def benchmark(
+    config: Path, out: Path | None, seeds: int, repeats: int, overrides: tuple[str, ...], overwrite: bool, verbose: bool | None,
+) -> None:
     """Measure the gain of the best order-aware model over the best image-only one.
 
     Each of the --repeats outer repeats splits the data and searches both arms with its own seeds,
@@ -190,7 +199,8 @@ def benchmark(config: Path, out: Path | None, seeds: int, repeats: int, override
         echo_err(f"warning: {w}")
     out = out or Path("benchmarks") / config.stem
     command = "autoorder benchmark " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    result = run_benchmark(cfg, out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=echo_err, command=command)
+    result = run_benchmark(cfg, out, seeds=seeds, repeats=repeats, overwrite=overwrite, log=echo_err, command=command,
+                           verbose=epoch_lines(verbose))
     click.echo(format_benchmark(result))
     click.echo(f"benchmark: {out / 'benchmark.json'}")
 
@@ -198,13 +208,15 @@ def benchmark(config: Path, out: Path | None, seeds: int, repeats: int, override
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("autoorder-demo"), show_default=True)
 @click.option("--data-seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of the generated glyph photos.")
+@click.option("-v", "--verbose", "verbose", flag_value=True, default=None, help="A line per epoch of every trial and retraining [on when stderr is a terminal].")
+@click.option("-q", "--quiet-epochs", "verbose", flag_value=False, help="No per-epoch lines, even on a terminal.")
 @handle_errors
-def demo(out: Path, data_seed: int) -> None:
+def demo(out: Path, data_seed: int, verbose: bool | None) -> None:
     """Generate a small glyph-views set and benchmark order-aware vs image-only search on it, offline."""
     start_tensorflow()
     from autoorder.benchmarking.demo import run_demo  # lazy: imports TensorFlow
 
-    result = run_demo(out, log=echo_err, data_seed=data_seed)
+    result = run_demo(out, log=echo_err, data_seed=data_seed, verbose=epoch_lines(verbose))
     bench = out / "benchmark"
     click.echo(format_benchmark(result))
     best = result.repeats[0].searches["order_aware"].best

@@ -132,4 +132,13 @@ def search_warnings(
             f"the best model (val_accuracy {best.val_accuracy:.4f}) does not beat always answering the most "
             f"frequent training class {baseline.label!r} ({baseline.val_accuracy:.4f} on validation). {hint}"
         )
+    elif (baseline.test_accuracy is not None and best.test_accuracy is not None
+          and best.test_accuracy <= baseline.test_accuracy + 1e-9):
+        n = f" on {best.test_images} test images" if best.test_images else ""
+        found.append(
+            f"on the held-out test split the best model ({best.test_accuracy:.4f}{n}) does not beat always answering "
+            f"{baseline.label!r} ({baseline.test_accuracy:.4f}): its validation score did not carry over. Small "
+            "validation and test splits make this likely; use more objects (or a larger data.split.val) before "
+            "trusting this model."
+        )
     return found

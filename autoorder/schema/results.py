@@ -194,9 +194,19 @@ class RunResults:
 
 
 def ranked(trials: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed trials with a finite score, best first; equal scores: the faster trial first.
-    A collapsed trial never ranks above a healthy one."""
-    return sorted((t for t in trials if t.scored), key=lambda t: (t.collapsed, -t.objective_value, t.seconds or 0.0, t.id))
+    """Completed trials with a finite score, best first; equal scores: the earlier best epoch first
+    (it learnt with less training), then the lower trial id. Never wall time, which differs from
+    run to run: the same search twice picks the same best trial. A collapsed trial never ranks
+    above a healthy one."""
+    return sorted((t for t in trials if t.scored), key=lambda t: (t.collapsed, -t.objective_value, _epoch_key(t), _id_key(t)))
+
+
+def _epoch_key(t: TrialRecord) -> int:
+    return t.best_epoch if isinstance(t.best_epoch, int) else 1 << 30
+
+
+def _id_key(t: TrialRecord) -> tuple[int, str]:
+    return (int(t.id), "") if t.id.isdigit() else (1 << 30, t.id)
 
 
 def hp_columns(trials: list[TrialRecord]) -> list[str]:

@@ -44,14 +44,14 @@ def fakes(monkeypatch):
         calls["search"].append((out.parent.name, out.name, cfg.tuner.seed, cfg.data.split.seed, kw["data"].split.copy()))
         return types.SimpleNamespace(best=BestModel(trial="0", hyperparameters={"order_encoding": out.name}), trials=[])
 
-    def retrain(cfg, registry, data, hps, seed, variants):
+    def retrain(cfg, registry, data, hps, seed, variants, epoch_log=None, label=""):
         if calls["fail_after"] is not None and len(calls["retrain"]) >= calls["fail_after"]:
             raise KeyboardInterrupt  # killed mid-benchmark
         calls["retrain"].append((seed, hps["order_encoding"], int(data.orders.max())))
         rng = np.random.default_rng([seed, len(hps["order_encoding"]), int(data.orders.max())])
         n = len(data.indices("test"))
         return {**{f"probs_{k}": rng.dirichlet(np.ones(len(data.classes)), n) for k in variants},
-                "val_accuracy": np.array([0.5, 0.9, 0.95])}
+                "val_accuracy": np.array([0.5, 0.9, 0.95]), "best_val_accuracy": np.float64(0.95), "best_epoch": np.int64(3)}
 
     monkeypatch.setattr(Rp, "run_search", search)
     monkeypatch.setattr(Rp, "retrain", retrain)
@@ -120,8 +120,16 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_work(tmp_path, fake
     assert len(list((tmp_path / "b").glob("repeat-*/retrain/*.npz"))) == 7
     fakes["fail_after"] = None
     done = len(fakes["retrain"])
-    first = Pr.run_benchmark(cfg, tmp_path / "b", seeds=2, repeats=2, reps=100)
+    lines = []
+    first = Pr.run_benchmark(cfg, tmp_path / "b", seeds=2, repeats=2, reps=100, log=lines.append)
     assert len(fakes["retrain"]) - done == 12 - 7  # only what was missing
+    # Progress: each retraining k/N of its repeat; read back when done earlier; its best epoch, seconds, an ETA.
+    progress = [line for line in lines if "] seed " in line]
+    assert sum("done earlier, read back" in line for line in progress) == 7
+    assert "[repeat 1 image_only] seed 20008: retraining the best configuration (4/6)" in progress
+    ran = [line for line in progress if "val_accuracy" in line]
+    assert len(ran) == 5 and all("at epoch 3 of 3 run (at most 3)" in line for line in ran)
+    assert "left in this repeat" in ran[0] and "(6/6)" in ran[-1] and "left" not in ran[-1]
     done = len(fakes["retrain"])
     more = Pr.run_benchmark(cfg, tmp_path / "b", seeds=3, repeats=3, reps=100)  # raising K and S adds work only
     assert len(fakes["retrain"]) - done == 3 * 9 - 12

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import yaml
@@ -52,8 +53,12 @@ def _same(mine, theirs, where="benchmark"):
 def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
     config, out = _config(tmp_path), tmp_path / "bench"
     args = ["benchmark", str(config), "--out", str(out), "--repeats", "2", "--seeds", "2"]
-    r = CliRunner().invoke(main, args)
+    r = CliRunner().invoke(main, [*args, "-v"])
     assert r.exit_code == 0, r.output
+    # -v: a line per epoch of every trial and retraining; each retraining's result with k/N.
+    assert "[repeat 1 order_aware] trial 0 epoch 1/1" in r.output
+    assert "[repeat 1 order_aware] seed 20000 epoch 1/1" in r.output
+    assert re.search(r"\[repeat 0 image_only\] seed 10000: val_accuracy [0-9.]+ at epoch 1 of 1 run \(at most 1\) .*\(1/6\)", r.output)
     assert "mean over 2 repeats x 2 seeds" in r.output and "gain " in r.output and "P(gain > 0)" in r.output
     for line in ("shuffled order at test", "constant order (architecture only)", "orders of 20% of objects permuted",
                  "every order unknown (0)", "order only", "majority class", "view classifier"):
@@ -84,5 +89,6 @@ def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
     r = CliRunner().invoke(main, args)  # the same command again: every search and retraining is reused
     assert r.exit_code == 0, r.output
     assert "retraining the best configuration" not in r.output and "trial 1/1" not in r.output
+    assert "epoch 1/1" not in r.output and r.output.count("done earlier, read back") == 2 * 2 * 3
     assert {p: p.stat().st_mtime_ns for p in out.glob("repeat-*/retrain/*.npz")} == stamps
     assert read_benchmark(out).gain.mean == bench.gain.mean

@@ -42,11 +42,11 @@ TRIALS = [
     _trial("2", "COMPLETED", None, 1.1, "tiny_cnn", "none", "gate", reason="no finite val_accuracy"),
     _trial("3", "COMPLETED", 0.9, 3.5, "tiny_cnn", "none", "embedding", **{"embedding/dim": 4}),
     _trial("4", "COMPLETED", 0.6, 5.0, "mobilenet_v3_small", "expanded_conv_6", "none"),
-    _trial("10", "COMPLETED", 0.75, 1.0, "mobilenet_v3_small", "all", "none"),  # ties trial 0, faster
+    _trial("10", "COMPLETED", 0.75, 1.0, "mobilenet_v3_small", "all", "none"),  # ties trial 0 (same best epoch), faster: the lower id still first
 ]
 
 
-EXPECTED_RANKING = ["3", "10", "0", "4"]
+EXPECTED_RANKING = ["3", "0", "10", "4"]
 
 
 # (order, label, predicted): order 1: 3/4 right, 2: 1/3, 3: 2/2, unknown (empty): 0/1.

@@ -39,11 +39,15 @@ def test_written_results_read_back_equal(tmp_path):
     assert read_results(tmp_path) == res
     rows = (tmp_path / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("rank,trial,status,val_accuracy,seconds,best_epoch,epochs,converged,collapsed,backbone,reason")
-    assert [r.split(",")[1] for r in rows[1:]] == ["3", "2", "0", "1"]  # ranked; ties: faster first; failed last
+    assert [r.split(",")[1] for r in rows[1:]] == ["3", "2", "0", "1"]  # ranked; ties: the earlier best epoch first; failed last
 
 
-def test_ranking_keeps_only_finite_completed_scores_best_first_ties_by_time():
+def test_ranking_keeps_only_finite_completed_scores_best_first_ties_by_best_epoch_then_id():
     assert [t.id for t in ranked(_results().trials)] == ["3", "2", "0"]
+    # Wall time never decides (it differs from run to run); ids compare as numbers.
+    tied = [TrialRecord(i, "COMPLETED", {}, 0.8, epoch, seconds) for i, epoch, seconds in
+            [("10", 2, 0.1), ("2", 2, 9.0), ("7", 3, 0.1), ("11", 1, 50.0)]]
+    assert [t.id for t in ranked(tied)] == ["11", "2", "10", "7"]
 
 
 def test_committed_results_files_still_load():
