@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -111,3 +113,18 @@ def fake_predictions(repeats: int = 2, seeds: int = 3, objects: int = 20, classe
             for p in photos:
                 rows.append((r, None, arm, p[0], p[1], p[2], p[3], classes[0], ""))
     return Predictions.from_rows(rows)
+
+
+def assert_same_figures(mine: Any, theirs: Any, where: str = "benchmark") -> None:
+    """Every recomputed figure is in benchmark.json, to the digit (NaN is written as null there)."""
+    if isinstance(mine, dict):
+        for k, v in mine.items():
+            assert_same_figures(v, theirs[k], f"{where}.{k}")
+    elif isinstance(mine, list):
+        assert len(mine) == len(theirs), where
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            assert_same_figures(a, b, f"{where}[{i}]")
+    elif isinstance(mine, float) and math.isnan(mine):
+        assert theirs is None, where
+    else:
+        assert mine == theirs, where

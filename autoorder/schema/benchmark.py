@@ -21,7 +21,7 @@ from autoorder.core.errors import RunError
 from autoorder.core.fileio import read_json, write_json
 from autoorder.schema import benchmark_v1 as v1
 from autoorder.schema.arms import ARMS, ArmSearch, Retrain
-from autoorder.schema.records import SchemaError, Source, check_version, dump, load
+from autoorder.schema.records import Source, check_version, dump, load
 from autoorder.schema.results import DatasetSummary, is_finite
 
 SCHEMA_VERSION = 2
@@ -178,11 +178,7 @@ class BenchmarkResult:
         if check_version(data, SCHEMA_VERSION, source) == 1:
             return from_v1(v1.load_v1(data, source))
         result = load(cls, data, source)
-        if not is_finite(result.gain.mean):
-            raise SchemaError(
-                f"{source.name()} is not valid: key 'gain.mean' must be a number. Got {result.gain.mean!r} instead. "
-                "Rerun `autoorder benchmark` to write it again."
-            )
+        v1.check_gain(result.gain.mean, source)
         return result
 
 

@@ -97,9 +97,14 @@ class BenchmarkV1:
 def load_v1(data: Any, source: Source) -> BenchmarkV1:
     """A version-1 benchmark.json, every key checked."""
     result = load(BenchmarkV1, data, source)
-    if not is_finite(result.gain.mean):
+    check_gain(result.gain.mean, source)
+    return result
+
+
+def check_gain(mean: Any, source: Source) -> None:
+    """The headline must be a number, in every version of benchmark.json."""
+    if not is_finite(mean):
         raise SchemaError(
-            f"{source.name()} is not valid: key 'gain.mean' must be a number. Got {result.gain.mean!r} instead. "
+            f"{source.name()} is not valid: key 'gain.mean' must be a number. Got {mean!r} instead. "
             "Rerun `autoorder benchmark` to write it again."
         )
-    return result

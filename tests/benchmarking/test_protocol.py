@@ -8,7 +8,6 @@ tests/e2e/test_benchmark.py runs the real thing.
 from __future__ import annotations
 
 import json
-import math
 import types
 
 import numpy as np
@@ -22,7 +21,7 @@ from autoorder.core.errors import RunError
 from autoorder.schema.benchmark import read_benchmark
 from autoorder.schema.predictions import read_predictions
 from autoorder.schema.results import BestModel
-from tests.helpers import simple_dataset, write_image
+from tests.helpers import assert_same_figures, simple_dataset, write_image
 
 
 def _cfg(tmp_path, **tuner):
@@ -95,20 +94,7 @@ def test_published_figures_recompute_from_the_folder(tmp_path, fakes):
     data = json.loads((tmp_path / "b" / "benchmark.json").read_text())
     again = figures_from_folder(tmp_path / "b")
 
-    def same(mine, theirs, where):  # every recomputed figure is in benchmark.json, to the digit (NaN is null there)
-        if isinstance(mine, dict):
-            for k, v in mine.items():
-                same(v, theirs[k], f"{where}.{k}")
-        elif isinstance(mine, list):
-            assert len(mine) == len(theirs), where
-            for i, (a, b) in enumerate(zip(mine, theirs)):
-                same(a, b, f"{where}[{i}]")
-        elif isinstance(mine, float) and math.isnan(mine):
-            assert theirs is None, where
-        else:
-            assert mine == theirs, where
-
-    same(again, data, "benchmark")
+    assert_same_figures(again, data)
     assert again["gain"]["mean"] != 0.0
 
 

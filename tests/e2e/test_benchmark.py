@@ -5,7 +5,6 @@ retrainings, one epoch each): the files it writes, figures that recompute from i
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import pytest
@@ -16,7 +15,7 @@ from autoorder.benchmarking.figures import figures_from_folder
 from autoorder.cli.main import main
 from autoorder.schema.benchmark import read_benchmark
 from autoorder.schema.predictions import read_predictions
-from tests.helpers import simple_dataset
+from tests.helpers import assert_same_figures, simple_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -33,21 +32,6 @@ def _config(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def _same(mine, theirs, where="benchmark"):
-    """Every recomputed figure is in benchmark.json, to the digit (NaN is written as null)."""
-    if isinstance(mine, dict):
-        for k, v in mine.items():
-            _same(v, theirs[k], f"{where}.{k}")
-    elif isinstance(mine, list):
-        assert len(mine) == len(theirs), where
-        for i, (a, b) in enumerate(zip(mine, theirs)):
-            _same(a, b, f"{where}[{i}]")
-    elif isinstance(mine, float) and math.isnan(mine):
-        assert theirs is None, where
-    else:
-        assert mine == theirs, where
 
 
 def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
@@ -77,7 +61,7 @@ def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
     preds = read_predictions(out)
     assert len(preds) == 2 * (2 * 8 + 2) * bench.repeats[0].test_images  # 8 seeded arms, 2 seed-free, per repeat
 
-    _same(figures_from_folder(out), json.loads((out / "benchmark.json").read_text()))
+    assert_same_figures(figures_from_folder(out), json.loads((out / "benchmark.json").read_text()))
 
     (out / "report.md").unlink()
     r = CliRunner().invoke(main, ["report", str(out)])
