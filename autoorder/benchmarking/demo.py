@@ -8,10 +8,12 @@ objects, not another split or search; `autoorder benchmark --repeats 5` does tha
 
 Every trial trains with the default recipe (warmup, cosine decay, clipping) for up to 60 epochs
 with early stopping after 10 without progress, long enough that trainings have stopped improving;
-a collapsed retraining is named. Measured on 2 cores (2026-11-30): generator seeds 0 and 2 give
-an interval above zero (+11.6 [+3.4, +19.8], +11.7 [+2.0, +21.9]); seed 1 does not
-(+7.2 [-0.7, +16.0]): about one training in nine at learning rate 0.003 stays at chance, and
-the gain then depends on which seed it hits. Open work (issue 12), not a settled budget.
+a collapsed retraining is named. Measured on 2 cores (2026-11-30), generator seeds 0-4: +5.4
+[+1.7, +9.4] (the same digits twice), +16.2 [+11.0, +21.5], +14.7 [+9.7, +19.8], +17.7
+[+12.3, +23.0], +9.1 [+4.2, +14.6]; no collapsed retraining. The gain is larger when the search
+picks FiLM than when it picks the sigmoid gate: search variance, which this one-repeat interval
+does not cover. (Before tiny_cnn started from He initialisation, about one training in nine sat
+at chance and seed 1 gave +7.2 [-0.7, +16.0].)
 """
 
 from __future__ import annotations

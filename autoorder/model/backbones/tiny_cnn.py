@@ -2,7 +2,12 @@
 
 Rescaling to [0, 1], per-image standardisation, then four blocks of Conv2D (3x3, ReLU); the first three end with a
 2x2 max pooling. The output is the last feature map (image_size / 8 on a side, 64 channels).
-No BatchNorm, so a frozen prefix behaves the same in training and inference.
+No BatchNorm, so a frozen prefix behaves the same in training and inference. Convolutions start
+from He initialisation (variance 2 / fan-in, the one made for ReLU): with Keras' default
+(Glorot) the last block's output had a quarter of the scale of the standardised input (RMS 0.27,
+about 2 with He), and about one training in nine at learning rate
+0.003 sat at chance for 10-20 epochs before it learned (early stopping ended some of them there);
+with He, validation accuracy after 5 epochs was 0.20-0.33 for every seed tried, 0.11-0.22 before.
 
 `weights`: None (random init, seeded upstream by `keras.utils.set_random_seed`) or the path
 of a weights file saved from this model (`model.save_weights("x.weights.h5")`).
@@ -38,7 +43,9 @@ class TinyCNN:
         # faster when that is taken out (train accuracy 0.67 -> 0.99 in 30 epochs on glyphs).
         x = keras.layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="standardize")(x)
         for i, filters in enumerate(FILTERS, start=1):
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", kernel_initializer="he_normal", name=f"block{i}_conv"
+            )(x)
             if i < len(FILTERS):
                 x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
         model = keras.Model(inp, x, name=self.name)
