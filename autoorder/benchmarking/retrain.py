@@ -30,7 +30,7 @@ def retrain(
     """
     session.release()
     bank = BackboneBank(registry, cfg.weights_value(), seed)
-    cache = FeatureCache(memory_mb=cfg.cache.memory_mb) if cfg.cache.enabled else None
+    cache = FeatureCache(memory_mb=cfg.cache.memory_mb, dtype=cfg.cache.dtype) if cfg.cache.enabled else None
     space = SearchSpace(cfg, registry, data, bank, cache)
     hp = kt.HyperParameters()
     space.declare_hyperparameters(hp)

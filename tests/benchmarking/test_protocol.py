@@ -142,3 +142,34 @@ def test_state_refuses_another_config_an_old_protocol_and_a_foreign_folder(tmp_p
     for bad in ({"seeds": 0}, {"repeats": 0}, {"repeats": Rp.RETRAIN_SALT}):
         with pytest.raises(Exception, match=r"option of benchmark must be an int in \[1, 9999\]"):
             Pr.run_benchmark(cfg, tmp_path / "c", **bad)
+
+
+def test_a_retraining_stores_cached_features_in_the_configured_dtype(tmp_path, monkeypatch):
+    """cache.dtype reaches the retrainings' feature cache too, not only the search's."""
+    from autoorder.benchmarking import retrain as Rt
+    from autoorder.data.dataset import load_dataset
+    from autoorder.model.catalog import registry_for
+
+    manifest = simple_dataset(tmp_path / "data", classes=("a", "b", "c"), objects_per_class=6)
+    cfg = from_dict(
+        {"data": {"manifest": str(manifest), "image_size": 16, "split": {"val": 0.2, "test": 0.3, "seed": 4}},
+         "space": {"backbones": "tiny_cnn", "weights": None, "freeze": "all", "head_depth": 0,
+                   "order_encodings": "none", "learning_rate": 0.01},
+         "tuner": {"max_trials": 1, "epochs": 1, "seed": 7},
+         "cache": {"dtype": "float16"},
+         "plugins": {"paths": [], "entry_points": False}},
+        "c.yaml", tmp_path)
+    made = []
+
+    class Recording(Rt.FeatureCache):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self.dtype)
+
+    monkeypatch.setattr(Rt, "FeatureCache", Recording)
+    data = load_dataset(cfg)
+    hps = {"backbone": "tiny_cnn", "tiny_cnn/freeze": "all", "head_depth": 0, "dropout": 0.2,
+           "order_encoding": "none", "learning_rate": 0.01, "class_weight": "none"}
+    out = Rt.retrain(cfg, registry_for(cfg), data, hps, 3, {"o": data.orders[data.indices("test")]})
+    assert made == ["float16"]
+    assert out["probs_o"].shape == (len(data.indices("test")), len(data.classes))
