@@ -14,6 +14,7 @@ from autoorder.schema.benchmark import SCHEMA_VERSION
 from tests.helpers import fake_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
+V1 = ROOT / "tests" / "data" / "benchmark-v1"  # version-1 files, as committed before protocol 2
 
 
 def _index():
@@ -35,9 +36,9 @@ def test_the_committed_readme_is_what_index_writes():
 
 def test_endpoint_holm_and_scope_over_protocol_1_and_2_rows(tmp_path):
     index = _index()
-    for name in ("glyph-views", "digits-views"):  # two committed version-1 rows
+    for name, v1 in (("glyph-views", "glyph-views"), ("digits-views", "glyph-views-pretrained")):  # two version-1 rows
         (tmp_path / name / "results").mkdir(parents=True)
-        shutil.copy(ROOT / "benchmarks" / name / "results" / "benchmark.json", tmp_path / name / "results")
+        shutil.copy(V1 / f"{v1}.json", tmp_path / name / "results" / "benchmark.json")
         shutil.copy(ROOT / "benchmarks" / name / "scope.md", tmp_path / name)
     figures = compute_figures(fake_predictions(repeats=3, seeds=2, objects=20), reps=300)
     (tmp_path / "new" / "results").mkdir(parents=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_committed_benchmarks_load_and_round_trip(tmp_path):
     """Every committed benchmark.json loads: version 1 is converted (one repeat, protocol 1), version 2 as it is."""
     files = sorted(ROOT.glob("benchmarks/*/results/benchmark.json"))
-    assert files
-    for path in files:
+    v1 = sorted((ROOT / "tests" / "data" / "benchmark-v1").glob("*.json"))  # as committed before protocol 2
+    assert files and v1
+    for path in files + v1:
         raw = json.loads(path.read_text())
-        bench = read_benchmark(path.parent)
+        if path.parent.name == "benchmark-v1":
+            folder = tmp_path / "v1" / path.stem
+            folder.mkdir(parents=True)
+            shutil.copy(path, folder / "benchmark.json")
+        else:
+            folder = path.parent
+        bench = read_benchmark(folder)
         assert bench.gain.mean is not None and bench.repeats and bench.repeats[0].seeds
         assert set(bench.repeats[0].searches) == {"image_only", "order_aware"}
         assert bench.repeats[0].accuracy["order_aware"] and bench.controls["shuffled_order"].what
