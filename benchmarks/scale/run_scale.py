@@ -156,17 +156,23 @@ def main() -> None:
                 row = {**json.loads(result.read_text()), "generate_seconds": made}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                write(args, command, rows, done=False)  # a long run stopped later keeps the rows it finished
                 shutil.rmtree(data, ignore_errors=True)
                 shutil.rmtree(work / f"cache-{n}-{size}", ignore_errors=True)
                 shutil.rmtree(work / f"run-{n}-{size}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    write(args, command, rows, done=True)
+
+
+def write(args: argparse.Namespace, command: str, rows: list[dict], done: bool) -> None:
     import autoorder
 
     report = {
         "command": command,
         "settings": {k: getattr(args, k) for k in ("n", "sizes", "backbone", "trials", "epochs", "memory_mb")},
         "rows": rows,
+        "complete": done,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "autoorder": autoorder.__version__,
         "date": time.strftime("%Y-%m-%d"),
@@ -188,19 +194,21 @@ def render(r: dict) -> str:
         r["command"],
         "```",
         "",
-        "| photos | px | pixels | decode (ms/photo) | backbone pass (ms/photo) | passes | per trial (s) | per trial (us/train photo/epoch) "
+        "| photos | px | pixels | generate (ms/photo) | decode (ms/photo) | backbone pass (ms/photo) | passes | per trial (s) | per trial (us/train photo/epoch) "
         "| peak RSS (MB) | peak anonymous (MB) | cache on disk (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in r["rows"]:
         lines.append(
             f"| {x['photos']:,} | {x['image_size']} | {'memory' if x['pixels_in_memory'] else 'memory-mapped'} | "
-            f"{x['decode_ms_per_photo']:.2f} | {x['pass_ms_per_photo']:.2f} | {x['backbone_passes']} | {x['trial_seconds']:.2f} | "
+            f"{1000 * x['generate_seconds'] / x['photos']:.2f} | {x['decode_ms_per_photo']:.2f} | {x['pass_ms_per_photo']:.2f} | {x['backbone_passes']} | {x['trial_seconds']:.2f} | "
             f"{x['trial_us_per_train_photo_epoch']:.1f} | {x['peak_rss_mb']:.0f} | {x['peak_anon_mb']:.0f} | {x['cache_disk_mb']:.0f} |"
         )
+    if not r.get("complete", True):
+        lines += ["", f"**Incomplete**: the run stopped after {len(r['rows'])} rows of {len(s['n']) * len(s['sizes'])}."]
     lines += [
         "",
-        "Decode includes hashing every file (the content key). Peak RSS counts memory-mapped pages of the decoded pixels, "
+        "Generate is making the photos (not part of a search). Decode includes hashing every file (the content key). Peak RSS counts memory-mapped pages of the decoded pixels, "
         "which the kernel gives back under pressure; peak anonymous memory does not.",
         "",
         f"Machine: {r['machine']['platform']}, {r['machine']['cpus']} CPUs. Date: {r['date']}. autoorder {r['autoorder']}.",
