@@ -21,6 +21,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
+from autoorder.compat.keras import build_for_training
 from autoorder.core import config as C
 from autoorder.core.errors import ConfigError, did_you_mean
 from autoorder.data.dataset import Dataset
@@ -380,6 +381,7 @@ class SearchSpace(kt.HyperModel):
 
     @staticmethod
     def _fit(model, train, val, epochs, initial_epoch, callbacks, class_weight=None):
+        build_for_training(model, train.element_spec)  # one trace of the train step, not two
         return model.fit(
             train,
             validation_data=val,

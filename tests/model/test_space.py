@@ -80,3 +80,42 @@ def test_balanced_class_weights_are_inverse_frequencies(tmp_path):
     counts = np.bincount(y)
     assert weights == pytest.approx({c: len(y) / (len(counts) * n) for c, n in enumerate(counts)})
     assert space.class_weights(TrialPlan("mini", "all", 0, 1, 0.0, "none", 0.01, "none")) is None
+
+
+def _traced_fit(space: SearchSpace, prebuild: bool, class_weight: str) -> tuple[list, int, dict]:
+    """Train one head-only trial (seeded), counting the traces of its train step."""
+    import keras_tuner as kt
+
+    from autoorder.core import config as C
+
+    hp = kt.HyperParameters()
+    space.declare_hyperparameters(hp)
+    hp.values[C.HP_FREEZE if C.HP_FREEZE in hp.values else "mini/" + C.HP_FREEZE] = "all"
+    hp.values[C.HP_CLASS_WEIGHT] = class_weight
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(3)
+    space.trial_seed = 3
+    model = space.build(hp)
+    traces = []
+    step = model.train_step
+
+    def counted(data):
+        traces.append(1)
+        return step(data)
+
+    model.train_step = counted
+    if not prebuild:  # Keras' own path: its variables are created inside the first trace
+        space._fit = lambda m, *a, **k: keras.Model.fit(m, a[0], validation_data=a[1], epochs=a[2], verbose=0, shuffle=False,
+                                                         class_weight=a[5] if len(a) > 5 else None)
+    history = space.fit(hp, model, epochs=3)
+    return model.get_weights(), len(traces), history.history
+
+
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
+def test_a_trial_traces_its_train_step_once_and_trains_as_keras_alone_does(tmp_path, class_weight):
+    weights, traces, history = _traced_fit(_space(tmp_path / "a", epochs=3), True, class_weight)
+    plain_weights, plain_traces, plain_history = _traced_fit(_space(tmp_path / "b", epochs=3), False, class_weight)
+    assert plain_traces == 2  # Keras alone: once creating the optimizer's and metrics' variables, once more
+    assert traces == 1
+    assert all(np.array_equal(a, b) for a, b in zip(weights, plain_weights))  # bit-identical training
+    assert history == plain_history
