@@ -17,6 +17,12 @@ from autoorder.schema.benchmark import BenchmarkResult, read_benchmark
 HERE = Path(__file__).resolve().parent
 ALPHA = 0.025  # one-sided, family-wise: the same level as the lower end of a two-sided 95% interval
 
+VERSION1 = """- Version 1 rows (the old protocol: one split, one search per model, 3 seeds): the interval is Student-t
+  over seeds and the p-value a one-sided paired t-test over the seeds, computed here from the per-seed
+  gains. They cover retraining noise on one split only, not another split or search, and will be
+  replaced when `bash benchmarks/regenerate.sh` is run on the current code.
+"""
+
 HEAD = """# Benchmarks
 
 Results of real runs of the committed code with the committed commands, in the manner of timm's
@@ -39,11 +45,7 @@ below {alpha} (one-sided; the level of a two-sided 95% interval's lower end).
   T_(K-1)(-gain / (sqrt(K/(K-1)) sd)) with sd the replicates' standard deviation and K the repeats
   (with one repeat: the share of replicates at or below zero). Not 1 - P(gain > 0): with 5 repeats that
   share cannot resolve p-values below about 0.015, whatever the number of resamples.
-- Version 1 rows (the old protocol: one split, one search per model, 3 seeds): the interval is Student-t
-  over seeds and the p-value a one-sided paired t-test over the seeds, computed here from the per-seed
-  gains. They cover retraining noise on one split only, not another split or search, and will be
-  replaced when `bash benchmarks/regenerate.sh` is run on the current code.
-
+{version1}
 | result | protocol | design | image-only % | order-aware % | gain, points [95% interval] | P(gain > 0) | p (one-sided) | Holm-adjusted p | effect |
 |---|---|---|---|---|---|---|---|---|---|
 """
@@ -130,7 +132,8 @@ def readme_text(root: Path = HERE) -> str:
         m = r.machine
         hours = "-" if not r.seconds else f"{r.seconds / 3600:.1f} h" if r.seconds >= 3600 else f"{r.seconds / 60:.0f} min"
         prov.append(f"| {name} | `{r.command or ''}` | {r.date or ''} | {m.get('cpus', '?')} CPUs, {m.get('processor', '')} | {hours} |")
-    text = HEAD.replace("{alpha}", str(ALPHA)) + "\n".join(rows) + "\n" + SCOPE_HEAD + "\n".join(scopes) + "\n"
+    head = HEAD.replace("{alpha}", str(ALPHA)).replace("{version1}", VERSION1 if any(r.protocol < 2 for _, r in results) else "")
+    text = head + "\n".join(rows) + "\n" + SCOPE_HEAD + "\n".join(scopes) + "\n"
     text += PROVENANCE_HEAD + "\n".join(prov) + "\n"
     missing = sorted(p.parent.name for p in root.glob("*/config.yaml") if not (p.parent / "results" / "benchmark.json").exists())
     if missing:

@@ -64,3 +64,7 @@ def test_endpoint_holm_and_scope_over_protocol_1_and_2_rows(tmp_path):
     assert "Fake glyphs, chosen to test the index." in scopes["new"][0] and scopes["new"][1] == "97.0 (33.3)"
     assert "Version-1 result" in scopes["glyph-views"][0] and "not measured" in scopes["glyph-views"][1]
     assert "Not run yet (a config without results): [later](later/config.yaml)" in text
+    assert "- Version 1 rows (the old protocol" in text  # how those rows' figures were made
+    for name in ("glyph-views", "digits-views"):
+        shutil.rmtree(tmp_path / name)
+    assert "Version 1 rows" not in index.readme_text(tmp_path)  # no such row, no such paragraph
