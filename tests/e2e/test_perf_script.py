@@ -23,6 +23,10 @@ def test_perf_script_quick_run_writes_a_complete_report(tmp_path):
     assert len(r["memory"]["rss_after_trial_mb"]) == r["settings"]["memory_trials"]
     readme = (out / "README.md").read_text()
     assert f"{r['speedup']:.1f}x" in readme and f"{r['memory']['growth_mb']:+.0f} MB" in readme
+    # The fixed cost per trial pairs the memory run's trials with the same trials run longer (the first left out).
+    f = r["fixed_cost"]
+    assert f["trials"] == r["settings"]["memory_trials"] - 1 and len(f["fixed_seconds"]) == f["trials"]
+    assert f"**{f['fixed_median_seconds']:.2f} s** median" in readme
     # --render rebuilds the same report from results.json alone.
     (out / "README.md").unlink()
     subprocess.run([*cmd[:2], "--render", "--out", str(out)], check=True, timeout=120)
