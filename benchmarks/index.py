@@ -67,7 +67,10 @@ sample and model efficiency rather than information the photos lack.
 PROVENANCE_HEAD = """
 ## Provenance
 
-| result | command | date | machine | wall time |
+Wall time is that of the process that finished the benchmark: a benchmark resumed after a stop, or grown
+(a raised `tuner.max_trials`), also took the time of the runs before it.
+
+| result | command | date | machine | wall time of the last run |
 |---|---|---|---|---|
 """
 

@@ -41,6 +41,7 @@ from autoorder.model.catalog import registry_for
 from autoorder.reports.benchmark import render_benchmark_report
 from autoorder.reports.markdown import REPORT
 from autoorder.reports.search import render_report
+from autoorder.run.folder import diff
 from autoorder.run.preflight import check_space
 from autoorder.schema.arms import ARMS
 from autoorder.schema.benchmark import SCHEMA_VERSION, BenchmarkResult, write_benchmark
@@ -66,7 +67,9 @@ def arm_configs(cfg: C.Config) -> dict[str, C.Config]:
 
 def _prepare(out: Path, overwrite: bool, resolved: dict) -> None:
     """A new folder, or one this protocol started with the same config (--repeats and --seeds may differ:
-    finished searches and retrainings are kept by repeat and seed, and reused)."""
+    finished searches and retrainings are kept by repeat and seed, and reused; tuner.max_trials and
+    tuner.time_budget may differ: a raised one grows each search, as `autoorder search` does, and a
+    search whose best configuration changes has its retrainings made again)."""
     state = out / STATE
     kept: dict = {}
     if out.exists() and any(out.iterdir()):
@@ -84,9 +87,12 @@ def _prepare(out: Path, overwrite: bool, resolved: dict) -> None:
                     f"Benchmark folder {str(out)!r} was made by an older autoorder (benchmark protocol 1: one split, "
                     "no repeats); it cannot be resumed. Rerun with --overwrite to start over, or use another --out."
                 )
-            if old.get("config") != resolved:
+            changes = diff(C.without_operational(old.get("config", {}), C.GROWTH_KEYS), C.without_operational(resolved, C.GROWTH_KEYS))
+            if changes:
                 raise RunError(
-                    f"Benchmark folder {str(out)!r} was started with a different config; resuming is refused. "
+                    f"Benchmark folder {str(out)!r} was started with a different config; resuming is refused "
+                    f"({'; '.join(changes[:5])}{'; ...' if len(changes) > 5 else ''}). Only tuner.max_trials and "
+                    "tuner.time_budget may change (raising them grows every repeat's searches). "
                     "Rerun with --overwrite to start over, or use another --out."
                 )
             kept = {"data": old["data"]} if "data" in old else {}

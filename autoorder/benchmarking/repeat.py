@@ -11,6 +11,7 @@ benchmark resumes without redoing them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +27,14 @@ from autoorder.core.errors import RunError
 from autoorder.core.stats import collapse_threshold, combine_views, converged
 from autoorder.data.dataset import Dataset, resplit
 from autoorder.run.progress import fmt_elapsed
+from autoorder.run.folder import finished
 from autoorder.run.search import run_search
 from autoorder.schema.arms import ARMS
 from autoorder.schema.results import RESULTS, RunResults, read_results
 
 RETRAIN_SALT = 10_000  # retraining seeds live far from the search seeds (tuner.seed + r, r < RETRAIN_SALT)
 RETRAINED = (*ARMS, K.ARCHITECTURE_ONLY)
+MADE_FROM = "made_from"  # the configuration a stored retraining was made from (JSON)
 Log = Callable[[str], None]
 
 
@@ -62,29 +65,48 @@ class RepeatOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _search(cfg: C.Config, out: Path, registry: Any, data: Dataset, log: Log, verbose: bool = False) -> RunResults:
-    """A finished search is read back (its results.json is written last); any other is run or resumed."""
-    if (out / RESULTS).exists():
-        try:
-            done = read_results(out)
-        except RunError:
-            done = None
-        if done is not None and done.best is not None:
-            return done
-    return run_search(cfg, out, registry=registry, data=data, log=log, verbose=verbose)
+def _earlier(out: Path) -> RunResults | None:
+    """The results of a search that finished in `out` before (its results.json is written last), if any."""
+    if not (out / RESULTS).exists():
+        return None
+    try:
+        done = read_results(out)
+    except RunError:
+        return None
+    return done if done.best is not None else None
 
 
-def _cached(path: Path, make: Callable[[], dict]) -> dict:
+def _search(cfg: C.Config, out: Path, registry: Any, data: Dataset, log: Log, verbose: bool = False) -> tuple[RunResults, bool]:
+    """(the search's results, whether its best configuration changed since an earlier finished run).
+
+    A finished search is read back, unless tuner.max_trials or tuner.time_budget now reach further:
+    then it grows (its finished trials kept, only new ones run), as `autoorder search` does. Any other
+    is run or resumed."""
+    earlier = _earlier(out)
+    if earlier is not None and finished(out, C.resolved_dict(cfg)) is not None:
+        return earlier, False
+    results = run_search(cfg, out, registry=registry, data=data, log=log, verbose=verbose)
+    changed = earlier is not None and earlier.best.hyperparameters != results.best.hyperparameters
+    return results, changed
+
+
+def _cached(path: Path, make: Callable[[], dict], made_from: str) -> tuple[dict, bool]:
+    """(the retraining stored at `path`, or made now and stored; whether it was made now).
+
+    `made_from` (the configuration retrained, as JSON) is stored with it; a stored one made from
+    another configuration is made again (files written before this was stored are taken as they are)."""
     if path.exists():
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    r = make()
+            stored = {k: z[k] for k in z.files}
+        if str(stored.get(MADE_FROM, made_from)) == made_from:
+            return stored, False
+    r = {**make(), MADE_FROM: np.array(made_from)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".tmp-" + path.name)
     with open(tmp, "wb") as f:
         np.savez(f, **r)
     tmp.replace(path)  # atomic: a killed retraining leaves no file, and is run again
-    return r
+    return r, True
 
 
 def run_repeat(
@@ -103,7 +125,13 @@ def run_repeat(
     for arm in ARMS:
         tag = f"[repeat {r} {arm}]"
         log(f"{tag} search (split seed {split_seed}, search seed {search_seed})")
-        searches[arm] = _search(rarms[arm], folder / arm, registry, rdata, lambda s, t=tag: log(f"{t} {s}"), verbose)
+        searches[arm], changed = _search(rarms[arm], folder / arm, registry, rdata, lambda s, t=tag: log(f"{t} {s}"), verbose)
+        if changed:  # a grown search picked another configuration: the retrainings of the old one are stale
+            stale = [p for a in RETRAINED if ("order_aware" if a == K.ARCHITECTURE_ONLY else a) == arm
+                     for p in (folder / "retrain").glob(f"{a}-seed*.npz")]
+            for p in stale:
+                p.unlink()
+            log(f"{tag} the grown search picked another configuration: its {len(stale)} retrainings are made again")
     test = rdata.indices("test")
     orders, groups = rdata.orders[test], rdata.groups[test]
     constant = dataclasses.replace(rdata, orders=np.full_like(rdata.orders, K.CONSTANT_ORDER), _fingerprint=None)
@@ -122,14 +150,14 @@ def run_repeat(
 
             tag = f"[repeat {r} {arm}] seed {s}"
 
-            def make(arm=arm, source=source, arm_data=arm_data, tag=tag) -> dict:
+            hps = searches[source].best.hyperparameters
+
+            def make(arm=arm, source=source, arm_data=arm_data, tag=tag, hps=hps) -> dict:
                 clock.start(f"{tag}: retraining the best configuration")
-                hps = searches[source].best.hyperparameters
                 return retrain(rarms[source], registry, arm_data, hps, s, variants[arm], log if verbose else None, tag)
 
             path = folder / "retrain" / f"{arm}-seed{s}.npz"
-            ran = not path.exists()
-            result = _cached(path, make)
+            result, ran = _cached(path, make, json.dumps(hps, sort_keys=True))
             clock.done(tag, result, cfg.tuner.epochs, ran)
             runs[arm].append({"variants": variants[arm], **result})
     health, below, warnings = retrain_health(rdata, runs, seeds, cfg.tuner.epochs, r)

@@ -126,8 +126,8 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_work(tmp_path, fake
 def test_state_refuses_another_config_an_old_protocol_and_a_foreign_folder(tmp_path, fakes):
     cfg = _cfg(tmp_path)
     Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
-    with pytest.raises(RunError, match="different config; resuming is refused"):
-        Pr.run_benchmark(_cfg(tmp_path, max_trials=2), tmp_path / "b", seeds=1, repeats=1, reps=50)
+    with pytest.raises(RunError, match=r"different config; resuming is refused \(tuner.epochs: 3 -> 4\)"):
+        Pr.run_benchmark(_cfg(tmp_path, epochs=4), tmp_path / "b", seeds=1, repeats=1, reps=50)
     write_image(tmp_path / "data" / "img" / "a0_1.png", value=7, mark=0)  # a photo edited since
     with pytest.raises(RunError, match="started on different data"):  # its retrainings would not fit the photos
         Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
@@ -173,3 +173,54 @@ def test_a_retraining_stores_cached_features_in_the_configured_dtype(tmp_path, m
     out = Rt.retrain(cfg, registry_for(cfg), data, hps, 3, {"o": data.orders[data.indices("test")]})
     assert made == ["float16"]
     assert out["probs_o"].shape == (len(data.indices("test")), len(data.classes))
+
+
+def test_raising_max_trials_grows_the_searches_and_remakes_only_stale_retrainings(tmp_path, fakes, monkeypatch):
+    """A benchmark resumed with a larger tuner.max_trials grows each search (as `autoorder search` does);
+    where the grown search picks another configuration, that arm's retrainings are made again."""
+    runs: dict = {}  # search folder -> what it "found" with how many trials
+
+    def search(cfg, out, **kw):
+        fakes["search"].append((out.parent.name, out.name, cfg.tuner.max_trials))
+        # The order-aware search finds a better configuration with more trials; the image-only one does not.
+        pick = f"onehot-{cfg.tuner.max_trials}" if out.name == "order_aware" else "none"
+        runs[out] = (cfg.tuner.max_trials, types.SimpleNamespace(best=BestModel(trial="0", hyperparameters={"order_encoding": pick}), trials=[]))
+        return runs[out][1]
+
+    monkeypatch.setattr(Rp, "run_search", search)
+    monkeypatch.setattr(Rp, "_earlier", lambda out: runs[out][1] if out in runs else None)
+    monkeypatch.setattr(Rp, "finished", lambda out, resolved: runs[out] if runs[out][0] >= resolved["tuner"]["max_trials"] else None)
+    first = Pr.run_benchmark(_cfg(tmp_path), tmp_path / "b", seeds=2, repeats=2, reps=100)
+    assert len(fakes["retrain"]) == 2 * 2 * 3
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "b").glob("repeat-0/retrain/*.npz")}
+
+    fakes["retrain"].clear()
+    fakes["search"].clear()
+    lines = []
+    grown = Pr.run_benchmark(_cfg(tmp_path, max_trials=2), tmp_path / "b", seeds=2, repeats=2, reps=100, log=lines.append)
+    assert [s[1:] for s in fakes["search"]] == [("image_only", 2), ("order_aware", 2)] * 2  # both grown
+    # Only the order-aware configuration changed: it and its architecture-only control are retrained, image-only is kept.
+    assert sorted({(hps, n) for _, hps, n in fakes["retrain"]}) == [("onehot-2", 1), ("onehot-2", 3)]
+    assert len(fakes["retrain"]) == 2 * 2 * 2
+    assert sum("picked another configuration: its 4 retrainings are made again" in line for line in lines) == 2
+    again = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "b").glob("repeat-0/retrain/*.npz")}
+    assert {n for n in again if again[n] == stamps[n]} == {"image_only-seed10007.npz", "image_only-seed10008.npz"}
+    assert grown.repeats[0].accuracy["image_only"] == first.repeats[0].accuracy["image_only"]
+    assert grown.repeats[0].searches["order_aware"].best.hyperparameters == {"order_encoding": "onehot-2"}
+
+    fakes["retrain"].clear()
+    Pr.run_benchmark(_cfg(tmp_path, max_trials=2), tmp_path / "b", seeds=2, repeats=2, reps=100)
+    assert fakes["retrain"] == []  # nothing left to do
+
+
+def test_a_stored_retraining_of_another_configuration_is_made_again(tmp_path, fakes):
+    cfg = _cfg(tmp_path)
+    Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
+    path = tmp_path / "b" / "repeat-0" / "retrain" / "order_aware-seed10007.npz"
+    with np.load(path) as z:
+        stored = {k: z[k] for k in z.files}
+    assert json.loads(str(stored[Rp.MADE_FROM])) == {"order_encoding": "order_aware"}
+    np.savez(path, **{**stored, Rp.MADE_FROM: np.array(json.dumps({"order_encoding": "film"}))})  # say, killed mid-growth
+    fakes["retrain"].clear()
+    Pr.run_benchmark(cfg, tmp_path / "b", seeds=1, repeats=1, reps=50)
+    assert fakes["retrain"] == [(10007, "order_aware", 3)]

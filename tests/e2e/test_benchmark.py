@@ -76,3 +76,30 @@ def test_benchmark_two_repeats_two_seeds_end_to_end(tmp_path):
     assert "epoch 1/1" not in r.output and r.output.count("done earlier, read back") == 2 * 2 * 3
     assert {p: p.stat().st_mtime_ns for p in out.glob("repeat-*/retrain/*.npz")} == stamps
     assert read_benchmark(out).gain.mean == bench.gain.mean
+
+
+def test_raising_max_trials_grows_a_finished_benchmark(tmp_path):
+    """`--set tuner.max_trials=2` on a finished benchmark: each search keeps its trial and runs one more; a
+    retraining is made again exactly when its search now picks another configuration."""
+    config, out = _config(tmp_path), tmp_path / "bench"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["space"]["learning_rate"] = [0.01, 0.001]  # two configurations per arm
+    config.write_text(yaml.safe_dump(cfg))
+    args = ["benchmark", str(config), "--out", str(out), "--repeats", "1", "--seeds", "1"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    before = read_benchmark(out)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("repeat-0/retrain/*.npz")}
+    r = CliRunner().invoke(main, [*args, "--set", "tuner.max_trials=2"])
+    assert r.exit_code == 0, r.output
+    after = read_benchmark(out)
+    again = {p.name: p.stat().st_mtime_ns for p in out.glob("repeat-0/retrain/*.npz")}
+    for arm, files in (("image_only", ["image_only"]), ("order_aware", ["order_aware", "architecture_only"])):
+        search = after.repeats[0].searches[arm]
+        assert len(search.trials) == 2 and search.max_trials == 2
+        assert search.trials[0].hyperparameters == before.repeats[0].searches[arm].trials[0].hyperparameters  # kept
+        changed = search.best.hyperparameters != before.repeats[0].searches[arm].best.hyperparameters
+        for f in files:
+            assert (again[f"{f}-seed10000.npz"] != stamps[f"{f}-seed10000.npz"]) == changed, (arm, f, r.output)
+    r = CliRunner().invoke(main, [*args, "--set", "tuner.epochs=2"])
+    assert r.exit_code != 0 and "tuner.epochs: 1 -> 2" in r.output
