@@ -50,6 +50,11 @@ def retrain_seeds(cfg: C.Config, r: int, n: int) -> list[int]:
     return [cfg.tuner.seed + RETRAIN_SALT * (r + 1) + i for i in range(n)]
 
 
+def search_of(retrained: str) -> str:
+    """The arm whose search chose the configuration that `retrained` (an arm or a control) retrains."""
+    return "order_aware" if retrained == K.ARCHITECTURE_ONLY else retrained
+
+
 def repeat_config(cfg: C.Config, r: int) -> C.Config:
     split_seed, search_seed = repeat_seeds(cfg, r)
     data = dataclasses.replace(cfg.data, split=dataclasses.replace(cfg.data.split, seed=split_seed))
@@ -127,8 +132,7 @@ def run_repeat(
         log(f"{tag} search (split seed {split_seed}, search seed {search_seed})")
         searches[arm], changed = _search(rarms[arm], folder / arm, registry, rdata, lambda s, t=tag: log(f"{t} {s}"), verbose)
         if changed:  # a grown search picked another configuration: the retrainings of the old one are stale
-            stale = [p for a in RETRAINED if ("order_aware" if a == K.ARCHITECTURE_ONLY else a) == arm
-                     for p in (folder / "retrain").glob(f"{a}-seed*.npz")]
+            stale = [p for a in RETRAINED if search_of(a) == arm for p in (folder / "retrain").glob(f"{a}-seed*.npz")]
             for p in stale:
                 p.unlink()
             log(f"{tag} the grown search picked another configuration: its {len(stale)} retrainings are made again")
@@ -145,7 +149,7 @@ def run_repeat(
             K.ARCHITECTURE_ONLY: {K.ARCHITECTURE_ONLY: np.full_like(orders, K.CONSTANT_ORDER)},
         }
         for arm in RETRAINED:
-            source = "order_aware" if arm == K.ARCHITECTURE_ONLY else arm
+            source = search_of(arm)
             arm_data = constant if arm == K.ARCHITECTURE_ONLY else rdata
 
             tag = f"[repeat {r} {arm}] seed {s}"
