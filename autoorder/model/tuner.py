@@ -131,7 +131,9 @@ class AutoOrderTuner(TunerHooks):
         self.hypermodel.trial_seed = self._seed
         model = self.build_for_trial(hp)  # inside `distribution_strategy.scope()` when there is one
         objective = self.hypermodel.cfg.tuner.objective
-        state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds, objective)
+        checkpoint = AtomicSaveBestEpoch(self.oracle.objective, self.checkpoint_file(trial.trial_id))
+        state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds, objective,
+                           before_save=checkpoint.flush)
         best = float("-inf")
         # Optimizer slots (resume) and a two-stage head model are created under the same strategy.
         with maybe_distribute(self.distribution_strategy):
@@ -140,7 +142,6 @@ class AutoOrderTuner(TunerHooks):
             initial_epoch, best = resumed
             if self.log:
                 self.log(f"trial {trial.trial_id} resumes at epoch {initial_epoch + 1} (best so far {best:.4f})")
-        checkpoint = AtomicSaveBestEpoch(self.oracle.objective, self.checkpoint_file(trial.trial_id))
         checkpoint.best_value = best
         callbacks = [TunerCallback(self, trial), checkpoint, state]
         limits = [t for t in (self.deadline, time.monotonic() + self.trial_timeout if self.trial_timeout else None) if t]
