@@ -16,7 +16,7 @@ from autoorder.run.runfiles import check_weights_file
 from autoorder.schema.results import BEST_MODEL, LABELS, TEST_PREDICTIONS, BestModel, OrderAccuracy, TrialRecord
 
 
-TEST_CHUNK = 512  # test images held at once: memory stays flat whatever the number of photos
+TEST_CHUNK = 64  # test images held at once (one batch of predict): memory stays flat and small, even at 224 px
 
 
 def predict_rows(model: Any, data: Any, idx: np.ndarray) -> np.ndarray:
