@@ -8,7 +8,8 @@ depend on the weights' values; head-only trials), and the process records:
 - the backbone pass (`results.json` timings), seconds per photo;
 - per trial: the search's head training (`fit_seconds`) / trials, and per photo and epoch;
 - peak resident memory (VmHWM, memory-mapped file pages included) and peak anonymous memory
-  (RssAnon sampled every 50 ms: what cannot be given back to the page cache);
+  (RssAnon sampled every 50 ms: what cannot be given back to the page cache), overall and in
+  each phase (decode, backbone pass, trials, export of the best model with its test predictions);
 - disk used by the cache folder (decoded pixels and cached features).
 
     python benchmarks/scale/run_scale.py                        # N = 2000, 20000 at 96 px
@@ -66,13 +67,31 @@ def make_config(data: Path, cache: Path, args: argparse.Namespace, size: int) ->
     }
 
 
+PHASES = ("decode", "pass", "trials", "export")
+
+
+def phase_of(message: str, current: str) -> str:
+    """The phase of a search that a line of its log starts (the backbone pass, the trials, the export)."""
+    if message.startswith("caching "):
+        return "pass"
+    if message.startswith(("cached ", "trial ")):
+        return "trials"
+    if message.startswith("exporting "):
+        return "export"
+    return current
+
+
 def child(args: argparse.Namespace) -> dict:
     peak_anon = [0]
+    phase = ["decode"]
+    peaks = dict.fromkeys(PHASES, 0)
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak_anon[0] = max(peak_anon[0], status_kb("RssAnon"))
+            anon = status_kb("RssAnon")
+            peak_anon[0] = max(peak_anon[0], anon)
+            peaks[phase[0]] = max(peaks[phase[0]], anon)
             stop.wait(0.05)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -90,7 +109,12 @@ def child(args: argparse.Namespace) -> dict:
     decode = time.perf_counter() - t0
     n = len(dataset.rows)
     t0 = time.perf_counter()
-    res = run_search(cfg, run, data=dataset)
+    phase[0] = "pass"  # until the search says otherwise (a cache hit goes straight to the trials)
+
+    def log(message: str) -> None:
+        phase[0] = phase_of(message, phase[0])
+
+    res = run_search(cfg, run, data=dataset, log=log)
     search = time.perf_counter() - t0
     stop.set()
     t = res.timings
@@ -111,6 +135,7 @@ def child(args: argparse.Namespace) -> dict:
         "trial_us_per_train_photo_epoch": 1e6 * t.fit_seconds / max(len(res.trials), 1) / args.epochs / train,
         "peak_rss_mb": status_kb("VmHWM") / 1024,
         "peak_anon_mb": peak_anon[0] / 1024,
+        "peak_anon_mb_by_phase": {k: v / 1024 for k, v in peaks.items()},
         "cache_disk_mb": du_bytes(cache) / 2**20,
     }
 
@@ -204,6 +229,12 @@ def render(r: dict) -> str:
             f"{1000 * x['generate_seconds'] / x['photos']:.2f} | {x['decode_ms_per_photo']:.2f} | {x['pass_ms_per_photo']:.2f} | {x['backbone_passes']} | {x['trial_seconds']:.2f} | "
             f"{x['trial_us_per_train_photo_epoch']:.1f} | {x['peak_rss_mb']:.0f} | {x['peak_anon_mb']:.0f} | {x['cache_disk_mb']:.0f} |"
         )
+    phased = [x for x in r["rows"] if "peak_anon_mb_by_phase" in x]
+    if phased:
+        lines += ["", "Peak anonymous memory (MB) in each phase of the search:", "",
+                  "| photos | px | " + " | ".join(PHASES) + " |", "|---|---|" + "---|" * len(PHASES)]
+        for x in phased:
+            lines.append(f"| {x['photos']:,} | {x['image_size']} | " + " | ".join(f"{x['peak_anon_mb_by_phase'][k]:.0f}" for k in PHASES) + " |")
     if not r.get("complete", True):
         lines += ["", f"**Incomplete**: the run stopped after {len(r['rows'])} rows of {len(s['n']) * len(s['sizes'])}."]
     lines += [
