@@ -16,14 +16,14 @@ from autoorder.run.runfiles import check_weights_file
 from autoorder.schema.results import BEST_MODEL, LABELS, TEST_PREDICTIONS, BestModel, OrderAccuracy, TrialRecord
 
 
-TEST_CHUNK = 64  # test images held at once (one batch of predict): memory stays flat and small, even at 224 px
+TEST_CHUNK = 64  # test images held at once, and predict's batch: memory stays flat and small, even at 224 px
 
 
 def predict_rows(model: Any, data: Any, idx: np.ndarray) -> np.ndarray:
     """Class probabilities of the exported model for rows `idx`, TEST_CHUNK images at a time."""
     parts = [
         model.predict({"image": data.pixels[idx[s : s + TEST_CHUNK]].astype(np.float32), "order": data.orders[idx[s : s + TEST_CHUNK]]},
-                      batch_size=64, verbose=0)
+                      batch_size=TEST_CHUNK, verbose=0)
         for s in range(0, len(idx), TEST_CHUNK)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, len(data.classes)), dtype=np.float32)
