@@ -67,12 +67,21 @@ sample and model efficiency rather than information the photos lack.
 PROVENANCE_HEAD = """
 ## Provenance
 
-Wall time is that of the process that finished the benchmark: a benchmark resumed after a stop, or grown
-(a raised `tuner.max_trials`), also took the time of the runs before it.
+Search time is the sum of the recorded times of every search trial (both arms, every repeat), whichever
+runs made them; retrainings and controls come on top and are not recorded. Wall time and date are those
+of the process that finished the benchmark: a benchmark resumed after a stop, or grown (a raised
+`tuner.max_trials`), also took the time of the runs before it, and a run that found every search and
+retraining done (it only read them back and wrote the figures) took a few seconds.
 
-| result | command | date | machine | wall time of the last run |
-|---|---|---|---|---|
+| result | command | date | machine | search time (all trials) | wall time of the last run |
+|---|---|---|---|---|---|
 """
+
+
+def duration(seconds: float | None) -> str:
+    if not seconds:
+        return "-"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def pct(ci, signed: bool = False) -> str:
@@ -133,8 +142,9 @@ def readme_text(root: Path = HERE) -> str:
         scopes.append(f"| {name} | {scope(root / name)}{old} Data: {ds.name if ds else '?'} ({ds.images if ds else '?'} photos, "
                       f"{len(ds.classes) if ds else '?'} classes). | {view} | {controls} | {obj} |")
         m = r.machine
-        hours = "-" if not r.seconds else f"{r.seconds / 3600:.1f} h" if r.seconds >= 3600 else f"{r.seconds / 60:.0f} min"
-        prov.append(f"| {name} | `{r.command or ''}` | {r.date or ''} | {m.get('cpus', '?')} CPUs, {m.get('processor', '')} | {hours} |")
+        searched = sum(t.seconds or 0.0 for rep in r.repeats for s in rep.searches.values() for t in s.trials)
+        prov.append(f"| {name} | `{r.command or ''}` | {r.date or ''} | {m.get('cpus', '?')} CPUs, {m.get('processor', '')} "
+                    f"| {duration(searched)} | {duration(r.seconds)} |")
     head = HEAD.replace("{alpha}", str(ALPHA)).replace("{version1}", VERSION1 if any(r.protocol < 2 for _, r in results) else "")
     text = head + "\n".join(rows) + "\n" + SCOPE_HEAD + "\n".join(scopes) + "\n"
     text += PROVENANCE_HEAD + "\n".join(prov) + "\n"

@@ -42,9 +42,12 @@ def test_endpoint_holm_and_scope_over_protocol_1_and_2_rows(tmp_path):
         shutil.copy(ROOT / "benchmarks" / name / "scope.md", tmp_path / name)
     figures = compute_figures(fake_predictions(repeats=3, seeds=2, objects=20), reps=300)
     (tmp_path / "new" / "results").mkdir(parents=True)
+    figures["repeats"][0]["searches"] = {"image_only": {"trials": [{"id": "0", "status": "COMPLETED", "seconds": 100.0}]},
+                                         "order_aware": {"trials": [{"id": "0", "status": "COMPLETED", "seconds": 30.0}, {"id": "1", "status": "COMPLETED", "seconds": 20.0}]}}
+    figures["repeats"][1]["searches"] = {"order_aware": {"trials": [{"id": "0", "status": "COMPLETED", "seconds": 30.0}]}}
     write_json(tmp_path / "new" / "results" / "benchmark.json",
                {"schema_version": SCHEMA_VERSION, **figures, "command": "autoorder benchmark new/config.yaml",
-                "view_classifier": {"accuracy": 0.97, "chance": 1 / 3, "per_repeat": [0.97] * 3}})
+                "view_classifier": {"accuracy": 0.97, "chance": 1 / 3, "per_repeat": [0.97] * 3}, "seconds": 4.0})
     (tmp_path / "new" / "scope.md").write_text("Fake glyphs, chosen to test the index.\n")
     (tmp_path / "later").mkdir()
     (tmp_path / "later" / "config.yaml").write_text("data: {}\n")
@@ -64,6 +67,8 @@ def test_endpoint_holm_and_scope_over_protocol_1_and_2_rows(tmp_path):
     assert "Fake glyphs, chosen to test the index." in scopes["new"][0] and scopes["new"][1] == "97.0 (33.3)"
     assert "Version-1 result" in scopes["glyph-views"][0] and "not measured" in scopes["glyph-views"][1]
     assert "Not run yet (a config without results): [later](later/config.yaml)" in text
+    provenance = _rows(text, "## Provenance")
+    assert provenance["new"][-2:] == ["3 min", "4 s"]  # every search trial of every repeat; the last run alone
     assert "- Version 1 rows (the old protocol" in text  # how those rows' figures were made
     for name in ("glyph-views", "digits-views"):
         shutil.rmtree(tmp_path / name)

@@ -46,6 +46,19 @@ def test_committed_benchmarks_load_and_round_trip(tmp_path):
         assert again == bench and json.loads((tmp_path / "benchmark.json").read_text())["schema_version"] == SCHEMA_VERSION
 
 
+def test_every_committed_figure_recomputes_from_its_predictions_file():
+    """What benchmarks/ publishes is what its committed predictions.csv.gz gives, to the digit (issue 13's
+    promise): gains, intervals, p-values, controls, per-class and per-repeat figures of every protocol-2 row."""
+    from autoorder.benchmarking.figures import figures_from_folder
+    from tests.helpers import assert_same_figures
+
+    rows = [p.parent for p in sorted(ROOT.glob("benchmarks/*/results/benchmark.json"))
+            if json.loads(p.read_text()).get("schema_version", 1) >= 2]
+    assert rows
+    for folder in rows:
+        assert_same_figures(figures_from_folder(folder), json.loads((folder / "benchmark.json").read_text()), folder.parent.name)
+
+
 def test_version_2_round_trips_and_a_future_version_is_refused(tmp_path):
     from autoorder.benchmarking.figures import compute_figures
     from tests.helpers import fake_predictions
