@@ -9,6 +9,9 @@
   `Layer._inbound_nodes` (the calls of a layer).
 - `Trainer._symbolic_build(data_batch=...)`: creates a compiled model's metric, loss and optimizer
   variables from the shapes of a batch (what Keras runs itself before `fit` under a strategy).
+- `Adam._momentums`, `Adam._velocities`, `BaseOptimizer._get_variable_index(variable)` and
+  `BaseOptimizer._get_current_learning_rate()`: an Adam's slots and its rate at the current step
+  (`autoorder.model.loop` updates the slots with a fused op).
 """
 
 from __future__ import annotations
@@ -63,3 +66,17 @@ def build_for_training(model: Any, element_spec: Any) -> None:
     build = getattr(model, "_symbolic_build", None)
     if build is not None and getattr(model, "optimizer", None) is not None:
         build(data_batch=element_spec)
+
+
+def adam_slots(optimizer: Any, variables: list) -> list[tuple[Any, Any]]:
+    """(first moment, second moment) slot variables of a built Adam, one pair per variable."""
+    out = []
+    for v in variables:
+        i = optimizer._get_variable_index(v)
+        out.append((optimizer._momentums[i], optimizer._velocities[i]))
+    return out
+
+
+def current_learning_rate(optimizer: Any) -> Any:
+    """The optimizer's learning rate at its current step (its schedule's value, or the rate)."""
+    return optimizer._get_current_learning_rate()

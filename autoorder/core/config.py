@@ -40,12 +40,13 @@ ENCODING_NONE = "none"
 ALGORITHMS = ("random", "bayesian", "hyperband")
 DISTRIBUTIONS = ("mirrored",)
 SCHEDULES = ("cosine", "constant")
+TRAINERS = ("lean", "keras")
 OBJECTIVES = ("val_accuracy", "val_balanced_accuracy")  # what a search maximises on the validation split
 CLASS_WEIGHTS = ("none", "balanced")
 # How a search runs, not what it finds: changing them does not block a resume. The duplicate
 # switches only decide whether data is accepted; accepted data is pinned by its fingerprint.
 OPERATIONAL_KEYS = (
-    "cache", "tuner.distribution", "tuner.lease_seconds", "tuner.chief_timeout", "data.on_duplicate", "data.allow_shared_images",
+    "cache", "tuner.distribution", "tuner.trainer", "tuner.lease_seconds", "tuner.chief_timeout", "data.on_duplicate", "data.allow_shared_images",
 )
 # How far a search goes: raising them on an existing run keeps its trials and runs only new ones.
 GROWTH_KEYS = ("tuner.max_trials", "tuner.time_budget")
@@ -262,6 +263,7 @@ class TunerConfig:
     lease_seconds: float = _f(120.0, _float(1.0), "distributed: a worker silent this long loses its trial to another")
     chief_timeout: float = _f(300.0, _float(1.0), "distributed: a worker exits when the chief does not answer this long")
     checkpoint_seconds: float = _f(10.0, _float(0.0), "save a running trial's state at most this often (0: every epoch)")
+    trainer: str = _f("lean", _str(TRAINERS), "lean: autoorder's training loop (a fraction of the fixed cost per model); keras: Model.fit")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from autoorder.core import config as C
 from autoorder.core.errors import ConfigError, did_you_mean
 from autoorder.data.dataset import Dataset
 from autoorder.model.callbacks import NanGuard
-from autoorder.model import streams
+from autoorder.model import loop, streams
 from autoorder.model.features import DEGENERATE_SPREAD, BackboneBank, FeatureCache, FeatureSet, Layout, feature_spread
 from autoorder.model.graph import split_model
 from autoorder.model.metrics import BalancedAccuracy
@@ -379,8 +379,11 @@ class SearchSpace(kt.HyperModel):
             self.class_weights(plan),
         )
 
-    @staticmethod
-    def _fit(model, train, val, epochs, initial_epoch, callbacks, class_weight=None):
+    def _fit(self, model, train, val, epochs, initial_epoch, callbacks, class_weight=None):
+        if self.cfg.tuner.trainer == "lean" and loop.supports(model):  # a fraction of fit's fixed cost per model
+            return loop.fit(model, train, val, epochs, initial_epoch, callbacks, class_weight,
+                            num_classes=len(self.data.classes), balanced=self.cfg.tuner.objective == "val_balanced_accuracy",
+                            batch_size=self.cfg.space.batch_size)
         build_for_training(model, train.element_spec)  # one trace of the train step, not two
         return model.fit(
             train,

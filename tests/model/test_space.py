@@ -82,11 +82,15 @@ def test_balanced_class_weights_are_inverse_frequencies(tmp_path):
     assert space.class_weights(TrialPlan("mini", "all", 0, 1, 0.0, "none", 0.01, "none")) is None
 
 
-def _traced_fit(space: SearchSpace, prebuild: bool, class_weight: str) -> tuple[list, int, dict]:
-    """Train one head-only trial (seeded), counting the traces of its train step."""
+def _traced_fit(space: SearchSpace, path: str, class_weight: str, epochs: int = 3) -> tuple[list, int, dict]:
+    """Train one head-only trial (seeded) by `path`, counting the traces of Keras' train step.
+
+    path: "space" (what a trial does), "keras" (what a trial does where the lean loop does not
+    apply: Keras' fit, its variables built first), "plain" (Keras' fit alone)."""
     import keras_tuner as kt
 
     from autoorder.core import config as C
+    from autoorder.model import loop
 
     hp = kt.HyperParameters()
     space.declare_hyperparameters(hp)
@@ -96,6 +100,7 @@ def _traced_fit(space: SearchSpace, prebuild: bool, class_weight: str) -> tuple[
     keras.utils.set_random_seed(3)
     space.trial_seed = 3
     model = space.build(hp)
+    assert loop.supports(model)
     traces = []
     step = model.train_step
 
@@ -104,18 +109,37 @@ def _traced_fit(space: SearchSpace, prebuild: bool, class_weight: str) -> tuple[
         return step(data)
 
     model.train_step = counted
-    if not prebuild:  # Keras' own path: its variables are created inside the first trace
+    if path == "keras":
+        loop_supports, loop.supports = loop.supports, lambda m: False
+    if path == "plain":  # Keras' own path: its variables are created inside the first trace
         space._fit = lambda m, *a, **k: keras.Model.fit(m, a[0], validation_data=a[1], epochs=a[2], verbose=0, shuffle=False,
                                                          class_weight=a[5] if len(a) > 5 else None)
-    history = space.fit(hp, model, epochs=3)
+    try:
+        history = space.fit(hp, model, epochs=epochs)
+    finally:
+        if path == "keras":
+            loop.supports = loop_supports
     return model.get_weights(), len(traces), history.history
 
 
 @pytest.mark.parametrize("class_weight", ["none", "balanced"])
-def test_a_trial_traces_its_train_step_once_and_trains_as_keras_alone_does(tmp_path, class_weight):
-    weights, traces, history = _traced_fit(_space(tmp_path / "a", epochs=3), True, class_weight)
-    plain_weights, plain_traces, plain_history = _traced_fit(_space(tmp_path / "b", epochs=3), False, class_weight)
+def test_without_the_lean_loop_a_trial_traces_keras_step_once_and_trains_as_keras_alone_does(tmp_path, class_weight):
+    weights, traces, history = _traced_fit(_space(tmp_path / "a", epochs=3), "keras", class_weight)
+    plain_weights, plain_traces, plain_history = _traced_fit(_space(tmp_path / "b", epochs=3), "plain", class_weight)
     assert plain_traces == 2  # Keras alone: once creating the optimizer's and metrics' variables, once more
     assert traces == 1
     assert all(np.array_equal(a, b) for a, b in zip(weights, plain_weights))  # bit-identical training
     assert history == plain_history
+
+
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
+def test_a_trial_trains_with_the_lean_loop_as_keras_fit_does_up_to_rounding(tmp_path, class_weight):
+    # One epoch: Keras' fit does not draw later epochs' batch orders in the dataset's order of iterations.
+    weights, traces, history = _traced_fit(_space(tmp_path / "a", epochs=1), "space", class_weight, epochs=1)
+    plain_weights, _, plain_history = _traced_fit(_space(tmp_path / "b", epochs=1), "plain", class_weight, epochs=1)
+    assert traces == 0  # Keras' train step is not used at all
+    for a, b in zip(weights, plain_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert set(history) == set(plain_history)
+    for key in history:
+        np.testing.assert_allclose(history[key], plain_history[key], rtol=1e-4, atol=1e-5, err_msg=key)

@@ -1,0 +1,225 @@
+"""A lean training loop: what `Model.fit` does for a trial, at a fraction of its fixed cost.
+
+Keras' `fit` traces two graphs for every new model (the train step, wrapped in a
+`steps_per_execution` while loop, and the test step), each with Keras' optimizer machinery:
+~900 graph ops for a two-layer head, 0.5 s of tracing and graph optimisation per trial on two
+cores, where the head's five epochs of training take ~0.3 s (benchmarks/perf). A search runs
+hundreds of such models, so the fixed cost is what it pays for.
+
+`fit` here trains the same model the same way (Adam with the optimizer's own learning-rate
+schedule, bias correction, slots and step counter; global-norm clipping; the compiled loss;
+dropout and batch order as seeded) with one small traced step (~170 ops: forward, loss,
+gradient, one fused `ResourceApplyAdam` per variable) and a traced forward for validation. It
+drives the same Keras callbacks with the same logs (`loss`, `accuracy`, `val_loss`,
+`val_accuracy`, `val_balanced_accuracy`) and returns a `keras.callbacks.History`, so checkpoints,
+resume state, early stopping, time limits and Keras Tuner see no difference. The numbers are
+those of Keras' own step up to float rounding (the fused update rounds differently), checked in
+tests/model/test_loop.py.
+
+`supports(model)` says when it applies: an Adam without weight decay, EMA, AMSGrad or gradient
+accumulation, the sparse categorical cross-entropy loss, and no tf.distribute strategy; anything
+else trains with Keras' `fit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autoorder.compat.keras import adam_slots, current_learning_rate
+
+LOSS = "sparse_categorical_crossentropy"
+STEPS_PER_CALL = 8  # training batches per call into TensorFlow, at most
+VAL_ROWS_PER_CALL = 1024  # validation rows per forward call, at most
+CHUNK_BYTES = 16 * 2**20  # and no more input than this per call (photos at 224 px: one batch)
+
+
+def _row_bytes(element_spec: Any) -> int:
+    """Bytes of one row of a batched dataset's inputs, as float32 (unknown dimensions count 1)."""
+    total = 0
+    for spec in tf.nest.flatten(element_spec[0]):
+        total += 4 * int(np.prod([d or 1 for d in spec.shape.as_list()[1:]]))
+    return max(total, 1)
+
+
+def _rows_per_call(element_spec: Any, batch_size: int, most: int) -> int:
+    """Rows per call: up to `most`, whole batches, within CHUNK_BYTES (one batch at least)."""
+    fit = CHUNK_BYTES // (_row_bytes(element_spec) * batch_size)
+    return batch_size * int(min(max(fit, 1), max(most // batch_size, 1)))
+EPSILON = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log
+
+
+def supports(model: keras.Model) -> bool:
+    """Whether `fit` can train this compiled model (else use Keras' own)."""
+    opt = getattr(model, "optimizer", None)
+    if type(opt) is not keras.optimizers.Adam:
+        return False
+    if opt.amsgrad or opt.weight_decay or opt.use_ema or opt.clipvalue or opt.clipnorm:
+        return False
+    if getattr(opt, "gradient_accumulation_steps", None) or getattr(opt, "loss_scale_factor", None):
+        return False
+    if getattr(model, "loss", None) != LOSS:
+        return False
+    return not tf.distribute.has_strategy() and model.distribute_strategy is tf.distribute.get_strategy()
+
+
+def _per_sample_loss(y: Any, probs: Any) -> Any:
+    p = tf.clip_by_value(probs, EPSILON, 1.0 - EPSILON)
+    return -tf.math.log(tf.gather(p, tf.cast(y, tf.int32), batch_dims=1))
+
+
+def _train_step(model: keras.Model, class_weight: dict[int, float] | None, num_classes: int) -> Any:
+    opt = model.optimizer
+    variables = list(model.trainable_variables)
+    slots = adam_slots(opt, variables)
+    handles = [(v.value.handle, m.value.handle, s.value.handle) for v, (m, s) in zip(variables, slots)]
+    weights = None
+    if class_weight:
+        weights = tf.constant([float(class_weight.get(c, 1.0)) for c in range(num_classes)], tf.float32)
+    clip = opt.global_clipnorm
+    b1, b2, eps = float(opt.beta_1), float(opt.beta_2), float(opt.epsilon)
+
+    def step(x: Any, y: Any) -> tuple:
+        y = tf.reshape(tf.cast(y, tf.int32), (-1,))
+        n = tf.cast(tf.shape(y)[0], tf.float32)
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            per = _per_sample_loss(y, probs)
+            if weights is not None:
+                per = per * tf.gather(weights, y)
+            loss = tf.reduce_sum(per) / n  # Keras' "sum over batch size"
+            if model.losses:
+                loss = loss + tf.add_n([tf.cast(term, tf.float32) for term in model.losses])
+        grads = tape.gradient(loss, [v.value for v in variables])
+        if clip:
+            grads, _ = tf.clip_by_global_norm(grads, clip)
+        lr = tf.cast(current_learning_rate(opt), tf.float32)
+        t = tf.cast(opt.iterations.value + 1, tf.float32)
+        b1_power, b2_power = tf.pow(b1, t), tf.pow(b2, t)
+        for (var, m, s), g in zip(handles, grads):
+            if g is None:
+                continue
+            tf.raw_ops.ResourceApplyAdam(
+                var=var, m=m, v=s, beta1_power=b1_power, beta2_power=b2_power, lr=lr, beta1=b1, beta2=b2,
+                epsilon=eps, grad=g,
+            )
+        opt.iterations.value.assign_add(1)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.cast(tf.argmax(probs, axis=-1), tf.int32), y), tf.float32))
+        return loss * n, correct, n
+
+    return step
+
+
+class _Evaluator:
+    """Validation logs of a model on a dataset: loss, accuracy, balanced accuracy."""
+
+    def __init__(self, model: keras.Model, data: tf.data.Dataset, num_classes: int, balanced: bool):
+        self.data = data
+        self.num_classes = num_classes
+        self.balanced = balanced
+        self.forward = tf.function(lambda x: model(x, training=False), input_signature=[data.element_spec[0]])
+
+    def __call__(self) -> dict[str, float]:
+        seen = np.zeros(self.num_classes)
+        right = np.zeros(self.num_classes)
+        loss = 0.0
+        for x, y in self.data:
+            probs = self.forward(x).numpy()
+            y = y.numpy().reshape(-1).astype(np.int64)
+            p = np.clip(probs[np.arange(len(y)), y], EPSILON, 1.0 - EPSILON)
+            loss += float(-np.log(p).sum())
+            hit = probs.argmax(axis=-1) == y
+            np.add.at(seen, y, 1.0)
+            np.add.at(right, y, hit.astype(np.float64))
+        n = seen.sum()
+        if n == 0:
+            return {}
+        logs = {"val_loss": loss / n, "val_accuracy": float(right.sum() / n)}
+        if self.balanced:  # BalancedAccuracy's definition: mean recall over the classes present
+            present = seen > 0
+            logs["val_balanced_accuracy"] = float((right[present] / seen[present]).mean())
+        return logs
+
+
+def _chunked(step: Any, batch_size: int) -> Any:
+    """Several batches per call: `step` over consecutive `batch_size` slices of one chunk of rows.
+
+    A call into TensorFlow costs about as much as a head's step on a small batch, so chunks of
+    up to STEPS_PER_CALL batches (CHUNK_BYTES at most) run in one graph loop; slicing a chunk of
+    consecutive rows gives the very batches (order and composition) that batching the rows by
+    `batch_size` would."""
+
+    def run(x: Any, y: Any) -> Any:
+        n = tf.shape(y)[0]
+        steps = (n + batch_size - 1) // batch_size
+
+        def body(i: Any, acc: Any) -> tuple:
+            lo = i * batch_size
+            hi = tf.minimum(lo + batch_size, n)
+            out = step(tf.nest.map_structure(lambda t: t[lo:hi], x), y[lo:hi])
+            return i + 1, acc + tf.stack(out)
+
+        _, acc = tf.while_loop(lambda i, acc: i < steps, body, (tf.constant(0), tf.zeros(3)))
+        return acc
+
+    return run
+
+
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset | None,
+    epochs: int,
+    initial_epoch: int = 0,
+    callbacks: list | None = None,
+    class_weight: dict[int, float] | None = None,
+    num_classes: int | None = None,
+    balanced: bool = False,
+    batch_size: int = 32,
+) -> keras.callbacks.History:
+    """Train `model` (compiled, `supports(model)`) on `train`, batches of `batch_size` (inputs, labels).
+
+    Validation metrics come from `val` after every epoch (`val_balanced_accuracy` too with
+    `balanced`). Callbacks see Keras' hooks and logs, batch hooks once per call (up to
+    STEPS_PER_CALL batches, as Keras' with `steps_per_execution`); `model.stop_training` ends
+    training after the current call. Returns the History."""
+    if num_classes is None:
+        num_classes = int(model.outputs[0].shape[-1])
+    opt = model.optimizer
+    opt.build(model.trainable_variables)  # a no-op when built (e.g. by a resume)
+    rows = _rows_per_call(train.element_spec, batch_size, batch_size * STEPS_PER_CALL)
+    chunks = train.unbatch().batch(rows).prefetch(1)
+    run = tf.function(_chunked(_train_step(model, class_weight, num_classes), batch_size),
+                      input_signature=list(chunks.element_spec))
+    evaluate = None
+    if val is not None:
+        rows = _rows_per_call(val.element_spec, batch_size, VAL_ROWS_PER_CALL)
+        evaluate = _Evaluator(model, val.unbatch().batch(rows), num_classes, balanced)
+    history = keras.callbacks.History()
+    cbs = keras.callbacks.CallbackList([*(callbacks or []), history], model=model, epochs=epochs, verbose=0, steps=None)
+    model.stop_training = False
+    cbs.on_train_begin()
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        parts = []
+        for call, (x, y) in enumerate(chunks):
+            cbs.on_train_batch_begin(call)
+            parts.append(run(x, y))
+            cbs.on_train_batch_end(call)
+            if model.stop_training:
+                break
+        if not parts:
+            break
+        loss_sum, correct, n = (float(v) for v in tf.add_n(parts).numpy())
+        logs = {"loss": loss_sum / n, "accuracy": correct / n}
+        if evaluate is not None:
+            logs.update(evaluate())
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end(logs)
+    return history
