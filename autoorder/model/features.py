@@ -360,6 +360,15 @@ class FeatureCache:
                 self._store[keys[c]] = self._open(folder / f"features-{keys[c]}", infos[c], layout)
         return self._store[k]
 
+    def ready(self, bank: BackboneBank, name: str, image_size: int, cut: str, data_fingerprint: str, layout: Layout) -> bool:
+        """Whether `get` would return this cut without a backbone pass: held here, or whole on disk."""
+        if cut == FREEZE_NONE:
+            return False
+        k = self.key(bank.fingerprint(name, image_size), data_fingerprint, cut, layout)
+        if k in self._store:
+            return True
+        return self.spill_dir is not None and streams.read_info(Path(self.spill_dir) / f"features-{k}") is not None
+
     def _open(self, folder: Path, info: Any, layout: Layout) -> FeatureSet:
         shards = streams.Shards(folder, info)
         nbytes = len(layout.order) * info.row_bytes

@@ -113,6 +113,22 @@ def _train_step(model: keras.Model, class_weight: dict[int, float] | None, num_c
     return step
 
 
+def _forward(model: keras.Model, element_spec: Any) -> Any:
+    """The model in inference mode, traced once for batches of any size."""
+    return tf.function(lambda x: model(x, training=False), input_signature=[element_spec[0]])
+
+
+def predict(model: keras.Model, data: tf.data.Dataset, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of `model` for every row of `data` ((inputs, labels) batches), in order.
+
+    One traced forward (Keras' `predict` traces a larger graph), up to VAL_ROWS_PER_CALL rows
+    and CHUNK_BYTES per call."""
+    chunks = data.unbatch().batch(_rows_per_call(data.element_spec, batch_size, VAL_ROWS_PER_CALL))
+    forward = _forward(model, chunks.element_spec)
+    parts = [forward(x).numpy() for x, _ in chunks]
+    return np.concatenate(parts) if parts else np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
+
+
 class _Evaluator:
     """Validation logs of a model on a dataset: loss, accuracy, balanced accuracy."""
 
@@ -120,7 +136,7 @@ class _Evaluator:
         self.data = data
         self.num_classes = num_classes
         self.balanced = balanced
-        self.forward = tf.function(lambda x: model(x, training=False), input_signature=[data.element_spec[0]])
+        self.forward = _forward(model, data.element_spec)
 
     def __call__(self) -> dict[str, float]:
         seen = np.zeros(self.num_classes)

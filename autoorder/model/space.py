@@ -293,6 +293,16 @@ class SearchSpace(kt.HyperModel):
             self.layout(),
         )
 
+    def cached_inputs(self, plan: TrialPlan) -> FeatureSet | None:
+        """The trial's inputs at its cut when the cache holds them already, stored as float32 (what
+        the exported model computes itself); None where reading them would need a backbone pass."""
+        cache = self.cache
+        if cache is None or plan.freeze == C.FREEZE_NONE or cache.dtype != "float32":
+            return None
+        if not cache.ready(self.bank, plan.backbone, self.image_size, plan.freeze, self.data.content_key(), self.layout()):
+            return None
+        return self.inputs_for(plan)
+
     def degenerate_cached_cuts(self, backbone: str, cuts: list[str], sample: int = 256) -> list[tuple[str, float]]:
         """(cut, spread) of each frozen cut whose cached features hardly differ between training
         images; fills the cache (every cut in one pass) if it is empty."""

@@ -60,6 +60,13 @@ def test_spilled_features_equal_in_memory_ones(tmp_path):
     loaded = again.get(bank, "mini", 16, "p1", images, "d", ["p1"])
     assert loaded.in_memory and again.total_passes() == 0
     np.testing.assert_array_equal(np.asarray(loaded), np.asarray(mem))
+    # `ready` says, without a pass, whether a cache holds a cut (a new cache over the folder does).
+    whole = Layout.whole(len(images))
+    assert disk_cache.ready(bank, "mini", 16, "p1", "d", whole) and again.ready(bank, "mini", 16, "p1", "d", whole)
+    fresh = FeatureCache(memory_mb=64, spill_dir=tmp_path / "empty")
+    assert not fresh.ready(bank, "mini", 16, "p1", "d", whole) and not fresh.ready(bank, "mini", 16, "p2", "d", whole)
+    assert not FeatureCache(memory_mb=64).ready(bank, "mini", 16, "p1", "d", whole)
+    assert fresh.total_passes() == 0
     # Other data never gets these features.
     assert FeatureCache(memory_mb=0, spill_dir=tmp_path).key(bank.fingerprint("mini", 16), "other", "p1") != disk_cache.key(
         bank.fingerprint("mini", 16), "d", "p1"

@@ -29,8 +29,11 @@ def test_one_backbone_pass_per_search_whatever_the_trials_epochs_and_cuts(tmp_pa
     assert res.cache.backbone_passes == 1
     n = res.dataset.images
     n_test = res.dataset.images_per_split["test"]
-    # One pass over every image for the cache, plus the exported model's test evaluation.
-    assert int(SEEN.numpy()) == n + n_test
+    # One pass over every image for the cache; the test split is scored from the cache, the exported
+    # model spot-checked on a few test photos.
+    from autoorder.run.export import SPOT_CHECK
+
+    assert int(SEEN.numpy()) == n + min(n_test, SPOT_CHECK)
 
 
 def test_head_only_trial_writes_no_backbone_to_disk(tmp_path):
