@@ -4,10 +4,12 @@ Both run the same trials (same hyperparameter values, seeds and epochs, frozen b
 augmentation, no early stopping) on the same images:
 - autoorder: `run_search`, which computes the frozen backbone once and trains heads on cached
   features;
-- plain: a Keras Tuner HyperModel with the backbone inside the graph (frozen), the usual way.
+- plain: a Keras Tuner HyperModel with the backbone inside the graph (frozen), the usual way;
+- autoorder with `tuner.trainer: keras` (Keras' `Model.fit` instead of the lean loop), run beside
+  it in the same round (each trainer first in every other round): what the lean loop changes.
 Each measurement runs in its own process, alternating autoorder / plain, so machine noise hits
-both alike. A separate autoorder run of many head-only trials records resident memory after
-every trial.
+both alike. Separate autoorder runs of many head-only trials record resident memory after
+every trial and the fixed cost per trial, for both trainers.
 
     python benchmarks/perf/run_perf.py                  # the committed configuration
     python benchmarks/perf/run_perf.py --quick          # a smoke run (small, minutes)
@@ -63,7 +65,8 @@ def make_config(args: argparse.Namespace, data_dir: Path, trials: int) -> dict:
             "learning_rate": [0.001, 0.0003],
             "batch_size": 32,
         },
-        "tuner": {"algorithm": "random", "max_trials": trials, "epochs": args.epochs, "seed": 0, "patience": 0},
+        "tuner": {"algorithm": "random", "max_trials": trials, "epochs": args.epochs, "seed": 0, "patience": 0,
+                  "trainer": args.trainer},
         "cache": {"memory_mb": 4096},
         "plugins": {"paths": [], "entry_points": False},
     }
@@ -239,6 +242,7 @@ def main() -> None:
     ap.add_argument("--run")
     ap.add_argument("--result")
     ap.add_argument("--plans")
+    ap.add_argument("--trainer", default="lean", choices=["lean", "keras"], help="a child's tuner.trainer")
     ap.add_argument("--render", action="store_true", help="rewrite README.md from the results.json in --out, run nothing")
     args = ap.parse_args()
     if args.render:
@@ -262,21 +266,32 @@ def main() -> None:
         common = ["--data", str(data), "--image-size", str(args.image_size), "--backbone", args.backbone, "--epochs", str(args.epochs)]
         rounds = []
         for r in range(args.rounds):
-            a = run_child("autoorder", args, work / f"autoorder-{r}", [*common, "--trials", str(args.trials)])
+            # The two trainers side by side, each first in every other round.
+            runs = {}
+            for trainer in (("lean", "keras") if r % 2 == 0 else ("keras", "lean")):
+                extra = ["--trainer", trainer] if trainer == "keras" else []
+                runs[trainer] = run_child("autoorder", args, work / f"autoorder-{trainer}-{r}", [*common, "--trials", str(args.trials), *extra])
+            a, k = runs["lean"], runs["keras"]
             plans = work / f"plans-{r}.json"
             plans.write_text(json.dumps(plans_of(a["trials"])))
             p = run_child("plain", args, work / f"plain-{r}", [*common, "--trials", str(args.trials), "--plans", str(plans)])
-            rounds.append({"autoorder": a, "plain": p, "ratio": p["wall_seconds"] / a["wall_seconds"], "floor_ratio": a["wall_seconds"] / a["floor_seconds"]})
+            rounds.append({"autoorder": a, "plain": p, "keras_trainer": k, "ratio": p["wall_seconds"] / a["wall_seconds"],
+                           "floor_ratio": a["wall_seconds"] / a["floor_seconds"],
+                           "lean_vs_keras_fit": k["fit_seconds"] / a["fit_seconds"], "lean_vs_keras_wall": k["wall_seconds"] / a["wall_seconds"]})
             print(f"round {r + 1}: autoorder {a['wall_seconds']:.1f}s, plain {p['wall_seconds']:.1f}s, ratio {rounds[-1]['ratio']:.1f}x, "
-                  f"autoorder/floor {rounds[-1]['floor_ratio']:.2f}", flush=True)
+                  f"autoorder/floor {rounds[-1]['floor_ratio']:.2f}; trainer keras {k['wall_seconds']:.1f}s "
+                  f"(head training {k['fit_seconds']:.1f}s vs {a['fit_seconds']:.1f}s)", flush=True)
         mem = run_child("autoorder", args, work / "memory", [*common, "--trials", str(args.memory_trials), "--epochs", "1"])
         rss = mem["rss_after_trial_mb"]
         k5 = min(4, len(rss) - 1)
         memory = {"trials": len(rss), "rss_after_trial_mb": rss, "after_trial_5_mb": rss[k5], "after_last_mb": rss[-1], "growth_mb": rss[-1] - rss[k5]}
         # The same trials (same seed, same hyperparameters) with FIXED_COST_EPOCHS epochs: a trial's time is
         # fixed + epochs x per-epoch, so fixed = (E * t1 - tE) / (E - 1), trial by trial.
+        mem_k = run_child("autoorder", args, work / "memory-keras", [*common, "--trials", str(args.memory_trials), "--epochs", "1", "--trainer", "keras"])
         longer = run_child("autoorder", args, work / "fixed", [*common, "--trials", str(args.memory_trials), "--epochs", str(FIXED_COST_EPOCHS)])
+        longer_k = run_child("autoorder", args, work / "fixed-keras", [*common, "--trials", str(args.memory_trials), "--epochs", str(FIXED_COST_EPOCHS), "--trainer", "keras"])
         fixed_cost = fixed_costs(mem["trials"], longer["trials"])
+        fixed_cost_keras = fixed_costs(mem_k["trials"], longer_k["trials"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
@@ -288,6 +303,7 @@ def main() -> None:
         "floor_ratio": max(r["floor_ratio"] for r in rounds),
         "memory": memory,
         "fixed_cost": fixed_cost,
+        "fixed_cost_keras_trainer": fixed_cost_keras,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": versions(),
         "date": time.strftime("%Y-%m-%d"),
@@ -320,6 +336,18 @@ def render(r: dict) -> str:
             f"{a['disk_per_trial_bytes'] / 1024:.0f} | {p['disk_per_trial_bytes'] / 1024:.0f} |"
         )
     m = r["memory"]
+    if all("keras_trainer" in rd for rd in r["rounds"]):
+        lines += [
+            "",
+            "The same autoorder search with `tuner.trainer: keras` (Keras' `Model.fit`), run beside the lean loop's in each round (each first in every other round):",
+            "",
+            "| round | head training, lean loop (s) | head training, Model.fit (s) | Model.fit / lean | whole search, lean (s) | whole search, Model.fit (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for i, rd in enumerate(r["rounds"], 1):
+            a, k = rd["autoorder"], rd["keras_trainer"]
+            lines.append(f"| {i} | {a['fit_seconds']:.1f} | {k['fit_seconds']:.1f} | {rd['lean_vs_keras_fit']:.2f}x | "
+                         f"{a['wall_seconds']:.1f} | {k['wall_seconds']:.1f} |")
     lines += [
         "",
         f"- Speedup (worst round): **{r['speedup']:.1f}x**; goal >= 20x, aim 30x.",
@@ -338,6 +366,13 @@ def render(r: dict) -> str:
             f"run for 1 and for {f['epochs']} epochs (fixed = ({f['epochs']} x t1 - t{f['epochs']}) / {f['epochs'] - 1}): "
             f"**{f['fixed_median_seconds']:.2f} s** median, {f['fixed_mean_seconds']:.2f} s mean; goal <= 0.3 s. An epoch of a head "
             f"(median): {f['per_epoch_median_seconds']:.2f} s; a 1-epoch trial: {f['trial_1_epoch_mean_seconds']:.2f} s on average."
+        )
+    fk = r.get("fixed_cost_keras_trainer")
+    if fk and fk["trials"]:
+        lines.append(
+            f"- The same with `tuner.trainer: keras` (Model.fit), run beside it: fixed cost **{fk['fixed_median_seconds']:.2f} s** median, "
+            f"{fk['fixed_mean_seconds']:.2f} s mean; an epoch {fk['per_epoch_median_seconds']:.2f} s; a 1-epoch trial "
+            f"{fk['trial_1_epoch_mean_seconds']:.2f} s on average."
         )
     lines += [
         "",
