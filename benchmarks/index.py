@@ -29,7 +29,9 @@ Results of real runs of the committed code with the committed commands, in the m
 `results/`. Each row links the full report (controls, per-class and per-order accuracy, the chosen
 configurations, plots). Regenerate everything with `bash benchmarks/regenerate.sh` (or name some:
 `bash benchmarks/regenerate.sh glyph-views`); this index is rewritten from the result files by
-`python benchmarks/index.py`.
+`python benchmarks/index.py`. The rows' configs set `tuner.trainer: keras` (Keras' `Model.fit`), the
+trainer they were made with; autoorder's default lean loop trains the same models up to float
+rounding and has not been used for these figures yet.
 
 ## Primary endpoint
 
