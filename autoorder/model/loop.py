@@ -2,7 +2,7 @@
 
 Keras' `fit` traces two graphs for every new model (the train step, wrapped in a
 `steps_per_execution` while loop, and the test step), each with Keras' optimizer machinery:
-~900 graph ops for a two-layer head, 0.5 s of tracing and graph optimisation per trial on two
+~870 graph ops for a two-layer head, 0.5 s of tracing and graph optimisation per trial on two
 cores, where the head's five epochs of training take ~0.3 s (benchmarks/perf). A search runs
 hundreds of such models, so the fixed cost is what it pays for.
 
@@ -36,6 +36,7 @@ LOSS = "sparse_categorical_crossentropy"
 STEPS_PER_CALL = 8  # training batches per call into TensorFlow, at most
 VAL_ROWS_PER_CALL = 1024  # validation rows per forward call, at most
 CHUNK_BYTES = 16 * 2**20  # and no more input than this per call (photos at 224 px: one batch)
+EPSILON = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log
 
 
 def _row_bytes(element_spec: Any) -> int:
@@ -50,7 +51,6 @@ def _rows_per_call(element_spec: Any, batch_size: int, most: int) -> int:
     """Rows per call: up to `most`, whole batches, within CHUNK_BYTES (one batch at least)."""
     fit = CHUNK_BYTES // (_row_bytes(element_spec) * batch_size)
     return batch_size * int(min(max(fit, 1), max(most // batch_size, 1)))
-EPSILON = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log
 
 
 def supports(model: keras.Model) -> bool:
