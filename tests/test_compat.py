@@ -278,3 +278,35 @@ def test_gradient_registry_grows_with_custom_gradients_in_graph_mode():
     traced(tf.constant(1.0))
     after = {k for k in table if k.startswith("CustomGradient-")}
     assert after - before, "tracing a tf.custom_gradient no longer registers CustomGradient-<uid>"
+
+
+@pytest.mark.parametrize("warmup", [None, 10])
+def test_current_learning_rate_is_the_schedules_rate_at_every_step(warmup):
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-4, 40, alpha=0.01, warmup_target=0.01 if warmup else None, warmup_steps=warmup or 0
+    )
+    opt = keras.optimizers.Adam(schedule)
+    opt.build([keras.Variable(np.zeros(2, "float32"))])
+    traced = tf.function(lambda: ck.current_learning_rate(opt), autograph=False)
+    for step in [0, 1, 9, 10, 11, 30, 49, 50, 51, 80]:
+        opt.iterations.assign(step)
+        expected = float(schedule(step))
+        assert float(ck.current_learning_rate(opt)) == pytest.approx(expected, rel=1e-6), step
+        assert float(traced()) == pytest.approx(expected, rel=1e-6), step
+
+
+def test_graph_optimizer_off_sets_the_calling_threads_function_config_and_restores_it():
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    def meta_optimizer_disabled() -> bool:
+        proto = config_pb2.ConfigProto.FromString(context.context().function_call_options.config_proto_serialized)
+        return proto.graph_options.rewrite_options.disable_meta_optimizer
+
+    before = context.context().function_call_options
+    assert not meta_optimizer_disabled()
+    with ctf.graph_optimizer_off():
+        assert meta_optimizer_disabled()
+        assert float(tf.function(lambda x: x * 2.0 + 1.0)(tf.constant(1.0))) == 3.0
+    assert context.context().function_call_options is before
+    assert not meta_optimizer_disabled()

@@ -12,6 +12,8 @@
 - `Adam._momentums`, `Adam._velocities`, `BaseOptimizer._get_variable_index(variable)` and
   `BaseOptimizer._get_current_learning_rate()`: an Adam's slots and its rate at the current step
   (`autoorder.model.loop` updates the slots with a fused op).
+- `BaseOptimizer._learning_rate` (the rate or its schedule) and `CosineDecay._warmup_function` /
+  `_decay_function`: a warmup cosine's two branches, selected without `ops.cond`.
 """
 
 from __future__ import annotations
@@ -78,5 +80,29 @@ def adam_slots(optimizer: Any, variables: list) -> list[tuple[Any, Any]]:
 
 
 def current_learning_rate(optimizer: Any) -> Any:
-    """The optimizer's learning rate at its current step (its schedule's value, or the rate)."""
+    """The optimizer's learning rate at its current step (its schedule's value, or the rate).
+
+    A `CosineDecay` with warmup picks its branch with `ops.cond`, which traces two branch graphs
+    (~10 ms of every trace of a train step); here both branches are computed with the schedule's
+    own functions on the same values and one is selected (`tf.where`): the same rate."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.CosineDecay) and schedule.warmup_target is not None:
+        return _cosine_with_warmup(schedule, optimizer.iterations)
     return optimizer._get_current_learning_rate()
+
+
+def _cosine_with_warmup(schedule: Any, step: Any) -> Any:
+    """`CosineDecay.__call__` with a warmup (keras 3.15), without its `ops.cond`."""
+    import tensorflow as tf  # lazy: the TensorFlow backend's lean loop alone calls this
+
+    ops = keras.ops
+    with tf.name_scope(schedule.name):
+        initial = ops.convert_to_tensor(schedule.initial_learning_rate)
+        dtype = initial.dtype
+        decay_steps = ops.cast(schedule.decay_steps, dtype)
+        target = ops.cast(schedule.warmup_target, dtype)
+        warmup_steps = ops.cast(schedule.warmup_steps, dtype)
+        step = ops.minimum(ops.cast(step, dtype), decay_steps + warmup_steps)
+        warm = schedule._warmup_function(step, warmup_steps, target, initial)
+        decay = schedule._decay_function(step - warmup_steps, decay_steps, target, dtype)
+        return tf.where(step < warmup_steps, warm, decay)

@@ -35,15 +35,26 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
     """Keras Tuner's best-epoch checkpoint, written atomically, and only when it must be.
 
     An improving epoch's weights are copied in memory (a few milliseconds); the file (an HDF5
-    write of ~50 ms even for a small head) is written by `flush`: when training ends, and
-    whenever the trial's resume state is saved (`EpochState(before_save=flush)`), so the file on
-    disk always holds the weights of the best score that a resumed trial starts from.
+    write of ~50 ms even for a small head) is written by `flush`: whenever the trial's resume
+    state is saved (`EpochState(before_save=flush)`), so the file on disk always holds the
+    weights of the best score that a resumed trial starts from, and when training ends, unless
+    `needed(best score, val_accuracy at that epoch)` says no: only the best trial's weights are
+    ever read back (export), so a trial that cannot rank first need not write them.
     """
 
-    def __init__(self, objective: Any, filepath: str):
+    def __init__(self, objective: Any, filepath: str, needed: Callable[[float, float | None], bool] | None = None):
         super().__init__(objective, filepath)
         self._pending: list | None = None
+        self.needed = needed
+        self.best_accuracy: float | None = None  # val_accuracy at the best epoch
         self.writes = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        before = self.best_value
+        super().on_epoch_end(epoch, logs)
+        if self.best_value != before:
+            value = (logs or {}).get("val_accuracy")
+            self.best_accuracy = float(value) if value is not None else None
 
     def write(self, model: keras.Model, path: str) -> None:
         self._pending = model.get_weights()
@@ -62,6 +73,9 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
         self.writes += 1
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self._pending is not None and self.needed is not None and not self.needed(self.best_value, self.best_accuracy):
+            self._pending = None
+            return
         self.flush()
 
 

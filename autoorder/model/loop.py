@@ -9,13 +9,21 @@ hundreds of such models, so the fixed cost is what it pays for.
 `fit` here trains the same model the same way (Adam with the optimizer's own learning-rate
 schedule, bias correction, slots and step counter; global-norm clipping; the compiled loss;
 dropout and batch order as seeded) with one smaller traced step (forward, loss, gradient, one
-fused `ResourceApplyAdam` per variable: ~460 ops with its loop for a two-layer head with dropout,
-clipping and the cosine schedule) and a traced forward for validation (~40 ops), ~500 in all. It
-drives the same Keras callbacks with the same logs (`loss`, `accuracy`, `val_loss`,
-`val_accuracy`, `val_balanced_accuracy`) and returns a `keras.callbacks.History`, so checkpoints,
-resume state, early stopping, time limits and Keras Tuner see no difference. The numbers are
-those of Keras' own step up to float rounding (the fused update rounds differently), checked in
+fused `ResourceApplyAdam` per variable: ~470 ops with its loop for a two-layer head with dropout,
+clipping and the cosine schedule) and a forward for validation. It drives the same Keras
+callbacks with the same logs (`loss`, `accuracy`, `val_loss`, `val_accuracy`,
+`val_balanced_accuracy`) and returns a `keras.callbacks.History`, so checkpoints, resume state,
+early stopping, time limits and Keras Tuner see no difference. The numbers are those of Keras'
+own step up to float rounding (the fused update rounds differently), checked in
 tests/model/test_loop.py.
+
+For a head on feature vectors (`_light`), what remains of a trial's fixed cost is cut further:
+the step is traced without autograph (its branches are on Python values), its graph is not run
+through Grappler (`graph_optimizer_off`: ~0.1 s per new function, nothing gained on tiny ops),
+the loss takes the label's probability with a one-hot product rather than a batched gather (whose
+gradient is ~50 traced ops), a warmup cosine schedule selects its branch without `cond`, and
+validation runs the model eagerly (~7 ms an epoch against ~45 ms to trace and first call a
+graph). Models with pixels or feature maps keep Grappler and a traced validation forward.
 
 `supports(model)` says when it applies: an Adam without weight decay, EMA, AMSGrad or gradient
 accumulation, the sparse categorical cross-entropy loss, and no tf.distribute strategy; anything
@@ -24,6 +32,7 @@ else trains with Keras' `fit`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
@@ -31,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from autoorder.compat.keras import adam_slots, current_learning_rate
+from autoorder.compat.tensorflow import graph_optimizer_off
 
 LOSS = "sparse_categorical_crossentropy"
 STEPS_PER_CALL = 8  # training batches per call into TensorFlow, at most
@@ -67,9 +77,25 @@ def supports(model: keras.Model) -> bool:
     return not tf.distribute.has_strategy() and model.distribute_strategy is tf.distribute.get_strategy()
 
 
+def _light(model: keras.Model) -> bool:
+    """Whether the model eats feature vectors only (a head on cached features): tiny ops, where
+    TensorFlow's fixed costs per function (tracing, graph optimisation) are what a trial pays."""
+    inputs = tf.nest.flatten(getattr(model, "inputs", None) or [])
+    return bool(inputs) and all(len(t.shape) <= 2 for t in inputs)
+
+
+def _graphs_for(model: keras.Model) -> Any:
+    """Where this model's traced functions are first called: without Grappler for a light model,
+    whose tiny ops gain nothing from the graph optimiser that costs ~0.1 s per new function; with
+    it for anything with pixels or feature maps (convolutions gain from its fusions)."""
+    return graph_optimizer_off() if _light(model) else contextlib.nullcontext()
+
+
 def _per_sample_loss(y: Any, probs: Any) -> Any:
     p = tf.clip_by_value(probs, EPSILON, 1.0 - EPSILON)
-    return -tf.math.log(tf.gather(p, tf.cast(y, tf.int32), batch_dims=1))
+    # The label's probability as a sum against a one-hot row (exactly p[y]: the other terms are
+    # zeros): a batched gather's gradient is ~50 traced ops, this one's a handful.
+    return -tf.math.log(tf.reduce_sum(p * tf.one_hot(tf.cast(y, tf.int32), tf.shape(p)[-1], dtype=p.dtype), axis=-1))
 
 
 def _train_step(model: keras.Model, class_weight: dict[int, float] | None, num_classes: int) -> Any:
@@ -116,7 +142,7 @@ def _train_step(model: keras.Model, class_weight: dict[int, float] | None, num_c
 
 def _forward(model: keras.Model, element_spec: Any) -> Any:
     """The model in inference mode, traced once for batches of any size."""
-    return tf.function(lambda x: model(x, training=False), input_signature=[element_spec[0]])
+    return tf.function(lambda x: model(x, training=False), input_signature=[element_spec[0]], autograph=False)
 
 
 def predict(model: keras.Model, data: tf.data.Dataset, batch_size: int = 32) -> np.ndarray:
@@ -126,7 +152,8 @@ def predict(model: keras.Model, data: tf.data.Dataset, batch_size: int = 32) -> 
     and CHUNK_BYTES per call."""
     chunks = data.unbatch().batch(_rows_per_call(data.element_spec, batch_size, VAL_ROWS_PER_CALL))
     forward = _forward(model, chunks.element_spec)
-    parts = [forward(x).numpy() for x, _ in chunks]
+    with _graphs_for(model):
+        parts = [forward(x).numpy() for x, _ in chunks]
     return np.concatenate(parts) if parts else np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
 
 
@@ -137,7 +164,9 @@ class _Evaluator:
         self.data = data
         self.num_classes = num_classes
         self.balanced = balanced
-        self.forward = _forward(model, data.element_spec)
+        # A head's validation forward runs eagerly: ~7 ms a call against ~45 ms to trace and
+        # first call a graph, and a trial validates once per epoch.
+        self.forward = (lambda x: model(x, training=False)) if _light(model) else _forward(model, data.element_spec)
 
     def __call__(self) -> dict[str, float]:
         seen = np.zeros(self.num_classes)
@@ -209,8 +238,9 @@ def fit(
     opt.build(model.trainable_variables)  # a no-op when built (e.g. by a resume)
     rows = _rows_per_call(train.element_spec, batch_size, batch_size * STEPS_PER_CALL)
     chunks = train.unbatch().batch(rows).prefetch(1)
+    # No autograph: the step's Python branches are on Python values, its loop a tf.while_loop.
     run = tf.function(_chunked(_train_step(model, class_weight, num_classes), batch_size),
-                      input_signature=list(chunks.element_spec))
+                      input_signature=list(chunks.element_spec), autograph=False)
     evaluate = None
     if val is not None:
         rows = _rows_per_call(val.element_spec, batch_size, VAL_ROWS_PER_CALL)
@@ -218,6 +248,12 @@ def fit(
     history = keras.callbacks.History()
     cbs = keras.callbacks.CallbackList([*(callbacks or []), history], model=model, epochs=epochs, verbose=0, steps=None)
     model.stop_training = False
+    with _graphs_for(model):
+        return _epochs(model, chunks, run, evaluate, cbs, history, epochs, initial_epoch)
+
+
+def _epochs(model: keras.Model, chunks: Any, run: Any, evaluate: Any, cbs: Any, history: Any, epochs: int,
+            initial_epoch: int) -> keras.callbacks.History:
     cbs.on_train_begin()
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):

@@ -325,6 +325,17 @@ class SearchSpace(kt.HyperModel):
         """
         idx = self.data.indices(split)
         extras = (self.data.orders[idx], self.data.y[idx])
+        if isinstance(x, FeatureSet) and x.tensors is not None and x.tensors[split].dtype == tf.float32:
+            # Float32 features in memory: rows already in the model's input structure, made once
+            # per split and shared by every trial (no per-trial tensors, no cast to trace).
+            key = (id(x), split)
+            if key not in self._datasets:  # those of another FeatureSet go: the cache may have let it go
+                self._datasets = {k: v for k, v in self._datasets.items() if not isinstance(v[0], FeatureSet) or v[0] is x}
+                inputs = {FEATURES_INPUT: x.tensors[split], ORDER_INPUT: tf.constant(extras[0])}
+                self._datasets[key] = (x, tf.data.Dataset.from_tensor_slices((inputs, tf.constant(extras[1]))))
+            rows = self._datasets[key][1]
+            rows = rows.shuffle(max(1, len(idx)), seed=seed, reshuffle_each_iteration=True) if shuffle else rows
+            return rows.batch(self.cfg.space.batch_size).prefetch(2)
         if isinstance(x, FeatureSet):
             rows = x.dataset(split, extras, shuffle, seed)
         elif x.path is None:  # pixels in memory (a small set)

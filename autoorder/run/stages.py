@@ -147,6 +147,14 @@ def prepare(
     return run
 
 
+def collapse_line(data: Dataset) -> float | None:
+    """The val_accuracy a trial must exceed not to count as collapsed (None without a majority)."""
+    majority = MajorityBaseline(**data.majority_baseline())
+    if majority.val_accuracy is None:
+        return None
+    return collapse_threshold(majority.val_accuracy, len(data.indices("val")))
+
+
 def make_tuner(run: SearchRun, on_trial: TrialHook | None = None, **kwargs: Any) -> AutoOrderTuner:
     """A tuner over the run's space; `on_trial(record)` is called after each finished trial."""
     progress = run.progress
@@ -166,6 +174,7 @@ def make_tuner(run: SearchRun, on_trial: TrialHook | None = None, **kwargs: Any)
         directory=str(run.out),
         project_name=folder.TUNER_DIR,
         overwrite=False,
+        collapse_below=collapse_line(run.data),
         **kwargs,
     )
 
@@ -181,8 +190,7 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     """results.json, trials.csv, best model and its test predictions, from the oracle's trials."""
     out, data, cache = run.out, run.data, run.cache
     majority = MajorityBaseline(**data.majority_baseline())
-    n_val = len(data.indices("val"))
-    collapse_below = collapse_threshold(majority.val_accuracy, n_val) if majority.val_accuracy is not None else None
+    collapse_below = collapse_line(data)
     names = [h.name for h in tuner.oracle.get_space().space]
     seconds = run.progress.seconds if run.progress is not None else (lambda trial_id: None)
     trials = [

@@ -65,3 +65,53 @@ def test_with_the_resume_state_the_file_always_matches_the_state_best(tmp_path):
         assert _saved(path) == best_weight
         assert _saved(tmp_path / "trial" / EpochState.WEIGHTS) == weight  # the state's own last-epoch weights
     assert best_weight == 3.0 and ckpt.writes == 2
+
+
+def test_a_trial_that_cannot_rank_first_writes_no_file_at_the_end_but_still_with_the_resume_state(tmp_path):
+    asked = []
+
+    def run(needed, state_every=None):
+        model = _model()
+        path = tmp_path / f"c{len(asked)}.weights.h5"
+        ckpt = AtomicSaveBestEpoch(kt.Objective("val_balanced_accuracy", "max"), str(path),
+                                   needed=lambda score, acc: asked.append((score, acc)) or needed)
+        cbs = [ckpt]
+        if state_every is not None:
+            cbs.append(EpochState(str(tmp_path / f"t{len(asked)}"), every_seconds=state_every, before_save=ckpt.flush))
+        for cb in cbs:
+            cb.set_model(model)
+        for epoch, (weight, score, acc) in enumerate([(1.0, 0.5, 0.6), (2.0, 0.7, 0.65), (3.0, 0.6, 0.9)]):
+            _epoch(model, weight)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, {"val_accuracy": acc, "val_balanced_accuracy": score})
+        ckpt.on_train_end()
+        return ckpt, path
+
+    ckpt, path = run(needed=False)
+    assert asked[-1] == (0.7, 0.65)  # the best score, and val_accuracy at that epoch
+    assert ckpt.writes == 0 and not path.exists()
+    ckpt, path = run(needed=True)
+    assert ckpt.writes == 1 and path.exists()
+    ckpt, path = run(needed=False, state_every=0.0)  # the resume state's saves write it whatever comes after
+    assert ckpt.writes >= 1 and _saved(path) == 2.0
+
+
+def test_which_trials_write_their_checkpoint_follows_the_ranking():
+    """Healthy trials rank first, then collapsed ones, each by score (schema.results.ranked)."""
+    from types import SimpleNamespace
+
+    from autoorder.model.tuner import AutoOrderTuner
+
+    t = SimpleNamespace(collapse_below=0.3, _best={"healthy": float("-inf"), "collapsed": float("-inf")})
+    t._healthy = lambda acc: AutoOrderTuner._healthy(t, acc)
+    needed = lambda score, acc: AutoOrderTuner.checkpoint_needed(t, score, acc)  # noqa: E731
+    assert needed(0.1, 0.2) and needed(0.5, 0.5)  # nothing finished yet
+    t._best["collapsed"] = 0.25
+    assert needed(0.25, 0.2) and not needed(0.24, 0.2)  # a tie may rank first (epoch, id decide)
+    assert needed(0.1, 0.5)  # a healthy trial outranks every collapsed one
+    t._best["healthy"] = 0.6
+    assert not needed(0.9, 0.2)  # collapsed beside a healthy finished trial: never first
+    assert needed(0.6, 0.7) and needed(0.8, 0.7) and not needed(0.59, 0.7)
+    assert needed(0.1, None)  # no val_accuracy to judge by: written
+    t.collapse_below = None  # no majority baseline: nothing collapses
+    assert not needed(0.5, 0.1) and needed(0.6, 0.1)

@@ -24,21 +24,28 @@ def _data(n: int, seed: int) -> tuple:
     return x, orders, y
 
 
-def _dataset(n: int, seed: int, shuffle: bool, batch: int = 8) -> tf.data.Dataset:
+def _dataset(n: int, seed: int, shuffle: bool, batch: int = 8, maps: bool = False) -> tf.data.Dataset:
     x, o, y = _data(n, seed)
-    ds = tf.data.Dataset.from_tensor_slices((x, o, y))
+    ds = tf.data.Dataset.from_tensor_slices((x.reshape(n, 4, 4, 1) if maps else x, o, y))
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch).map(lambda a, b, c: ({"features": a, "order": b}, c))
 
 
-def _model(dropout: float = 0.2, optimizer: keras.optimizers.Optimizer | None = None, metrics=("accuracy",)) -> keras.Model:
+def _model(dropout: float = 0.2, optimizer: keras.optimizers.Optimizer | None = None, metrics=("accuracy",),
+           maps: bool = False) -> keras.Model:
+    """A head on 16 features; with `maps`, on 4 x 4 x 1 feature maps through a small convolution."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(5)
     hp = kt.HyperParameters()
+    width = 3 if maps else 16
     with hp.name_scope("onehot"):
-        head = build_head((16,), HeadSpec(CLASSES, (1, 2, 3), 1, 12, dropout), builtins().get_encoding("onehot"), hp)
-    model = build_training_model(None, (16,), head)
+        head = build_head((width,), HeadSpec(CLASSES, (1, 2, 3), 1, 12, dropout), builtins().get_encoding("onehot"), hp)
+    if maps:
+        trunk = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(width, 3, padding="same", activation="relu")])
+        model = build_training_model(trunk, (4, 4, 1), head)
+    else:
+        model = build_training_model(None, (16,), head)
     if optimizer is None:
         schedule = keras.optimizers.schedules.CosineDecay(1e-4, 40, alpha=0.01, warmup_target=0.01, warmup_steps=10)
         optimizer = keras.optimizers.Adam(schedule, global_clipnorm=1.0)
@@ -46,10 +53,11 @@ def _model(dropout: float = 0.2, optimizer: keras.optimizers.Optimizer | None = 
     return model
 
 
-def _train(kind: str, epochs: int = 3, class_weight=None, shuffle: bool = False, **model_kwargs) -> tuple[list, dict]:
+def _train(kind: str, epochs: int = 3, class_weight=None, shuffle: bool = False, maps: bool = False,
+           **model_kwargs) -> tuple[list, dict]:
     # Unshuffled: Keras' fit does not draw its epochs' orders in the dataset's order of iterations
-    model = _model(**model_kwargs)
-    train, val = _dataset(100, 1, shuffle), _dataset(40, 2, False)
+    model = _model(maps=maps, **model_kwargs)
+    train, val = _dataset(100, 1, shuffle, maps=maps), _dataset(40, 2, False, maps=maps)
     if kind == "loop":
         assert loop.supports(model)
         history = loop.fit(model, train, val, epochs, class_weight=class_weight, batch_size=8)
@@ -58,17 +66,20 @@ def _train(kind: str, epochs: int = 3, class_weight=None, shuffle: bool = False,
     return model.get_weights(), history.history
 
 
-@pytest.mark.parametrize("class_weight", [None, {0: 2.0, 1: 0.5, 2: 1.0}])
-def test_it_trains_as_keras_fit_does_up_to_rounding(class_weight):
-    """Same initial weights, batches and dropout masks: the same weights and logs, but for float rounding."""
-    weights, history = _train("loop", class_weight=class_weight)
-    keras_weights, keras_history = _train("keras", class_weight=class_weight)
+@pytest.mark.parametrize("class_weight, maps", [(None, False), ({0: 2.0, 1: 0.5, 2: 1.0}, False), (None, True)],
+                         ids=["head", "class-weights", "feature-maps"])
+def test_it_trains_as_keras_fit_does_up_to_rounding(class_weight, maps):
+    """Same initial weights, batches and dropout masks: the same weights and logs, but for float rounding.
+    A head (light: no Grappler, eager validation) and a model on feature maps (traced validation)."""
+    assert loop._light(_model(maps=maps)) is not maps
+    weights, history = _train("loop", class_weight=class_weight, maps=maps)
+    keras_weights, keras_history = _train("keras", class_weight=class_weight, maps=maps)
     for a, b in zip(weights, keras_weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert set(history) == set(keras_history)
     for key in history:
         np.testing.assert_allclose(history[key], keras_history[key], rtol=1e-4, atol=1e-5, err_msg=key)
-    assert any(not np.allclose(a, b) for a, b in zip(weights, _model().get_weights()))  # it did train
+    assert any(not np.allclose(a, b) for a, b in zip(weights, _model(maps=maps).get_weights()))  # it did train
 
 
 def test_balanced_accuracy_is_keras_metric_on_the_validation_set():
