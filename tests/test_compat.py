@@ -310,3 +310,21 @@ def test_graph_optimizer_off_sets_the_calling_threads_function_config_and_restor
         assert float(tf.function(lambda x: x * 2.0 + 1.0)(tf.constant(1.0))) == 3.0
     assert context.context().function_call_options is before
     assert not meta_optimizer_disabled()
+
+
+def test_a_loop_traced_and_run_on_the_single_threaded_executor_is_not_lowered():
+    """The single-threaded executor refuses v1 control flow: while_v2 must see the executor type
+    when it traces (control_flow_util_v2.maybe_set_lowering_attr), and keep a functional While."""
+    from tensorflow.python.eager import context
+
+    def count(n):
+        return tf.while_loop(lambda i, acc: i < n, lambda i, acc: (i + 1, acc + tf.cast(i, tf.float32)), (0, 0.0))[1]
+
+    fn = tf.function(count, autograph=False, input_signature=[tf.TensorSpec((), tf.int32)])
+    before = context.context().function_call_options.executor_type
+    with ctf.graph_optimizer_off(single_threaded=True):
+        assert context.context().function_call_options.executor_type == "SINGLE_THREADED_EXECUTOR"
+        assert float(fn(tf.constant(5))) == 10.0
+        ops = fn.get_concrete_function().graph.get_operations()
+        assert any(op.type in ("While", "StatelessWhile") for op in ops)
+    assert context.context().function_call_options.executor_type == before

@@ -38,15 +38,17 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
     write of ~50 ms even for a small head) is written by `flush`: whenever the trial's resume
     state is saved (`EpochState(before_save=flush)`), so the file on disk always holds the
     weights of the best score that a resumed trial starts from, and when training ends, unless
-    `needed(best score, val_accuracy at that epoch)` says no: only the best trial's weights are
-    ever read back (export), so a trial that cannot rank first need not write them.
+    `needed(self)` says no (it reads `best_value`, `best_accuracy`, `best_epoch`): only the best
+    trial's weights are ever read back (export), so a trial that cannot rank first need not write
+    them.
     """
 
-    def __init__(self, objective: Any, filepath: str, needed: Callable[[float, float | None], bool] | None = None):
+    def __init__(self, objective: Any, filepath: str, needed: Callable[["AtomicSaveBestEpoch"], bool] | None = None):
         super().__init__(objective, filepath)
         self._pending: list | None = None
         self.needed = needed
         self.best_accuracy: float | None = None  # val_accuracy at the best epoch
+        self.best_epoch: int | None = None  # the first epoch with the best score
         self.writes = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -55,6 +57,7 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
         if self.best_value != before:
             value = (logs or {}).get("val_accuracy")
             self.best_accuracy = float(value) if value is not None else None
+            self.best_epoch = epoch
 
     def write(self, model: keras.Model, path: str) -> None:
         self._pending = model.get_weights()
@@ -73,7 +76,7 @@ class AtomicSaveBestEpoch(BestEpochCheckpoint):
         self.writes += 1
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self._pending is not None and self.needed is not None and not self.needed(self.best_value, self.best_accuracy):
+        if self._pending is not None and self.needed is not None and not self.needed(self):
             self._pending = None
             return
         self.flush()

@@ -85,10 +85,14 @@ def _light(model: keras.Model) -> bool:
 
 
 def _graphs_for(model: keras.Model) -> Any:
-    """Where this model's traced functions are first called: without Grappler for a light model,
-    whose tiny ops gain nothing from the graph optimiser that costs ~0.1 s per new function; with
-    it for anything with pixels or feature maps (convolutions gain from its fusions)."""
-    return graph_optimizer_off() if _light(model) else contextlib.nullcontext()
+    """Where this model's functions are traced and run: for a light model, without Grappler
+    (~0.1 s per new function; its tiny ops gain nothing from the graph optimiser) and, on a
+    machine without GPUs, on the single-threaded executor (~15% less per step: the default
+    executor's scheduling costs more than ops this small); as TensorFlow sets it otherwise
+    (convolutions gain from Grappler's fusions)."""
+    if not _light(model):
+        return contextlib.nullcontext()
+    return graph_optimizer_off(single_threaded=not tf.config.list_logical_devices("GPU"))
 
 
 def _per_sample_loss(y: Any, probs: Any) -> Any:
@@ -145,13 +149,20 @@ def _forward(model: keras.Model, element_spec: Any) -> Any:
     return tf.function(lambda x: model(x, training=False), input_signature=[element_spec[0]], autograph=False)
 
 
+def _eager_or_traced(model: keras.Model, element_spec: Any) -> Any:
+    """The inference forward: eager for a light model (a head's forward on 1,024 rows takes ~7 ms
+    eagerly against ~45 ms to trace and first call a graph, and a trial validates once per
+    epoch), traced otherwise."""
+    return (lambda x: model(x, training=False)) if _light(model) else _forward(model, element_spec)
+
+
 def predict(model: keras.Model, data: tf.data.Dataset, batch_size: int = 32) -> np.ndarray:
     """Class probabilities of `model` for every row of `data` ((inputs, labels) batches), in order.
 
-    One traced forward (Keras' `predict` traces a larger graph), up to VAL_ROWS_PER_CALL rows
-    and CHUNK_BYTES per call."""
+    One forward (`_eager_or_traced`; Keras' `predict` traces a larger graph), up to
+    VAL_ROWS_PER_CALL rows and CHUNK_BYTES per call."""
     chunks = data.unbatch().batch(_rows_per_call(data.element_spec, batch_size, VAL_ROWS_PER_CALL))
-    forward = _forward(model, chunks.element_spec)
+    forward = _eager_or_traced(model, chunks.element_spec)
     with _graphs_for(model):
         parts = [forward(x).numpy() for x, _ in chunks]
     return np.concatenate(parts) if parts else np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
@@ -164,9 +175,7 @@ class _Evaluator:
         self.data = data
         self.num_classes = num_classes
         self.balanced = balanced
-        # A head's validation forward runs eagerly: ~7 ms a call against ~45 ms to trace and
-        # first call a graph, and a trial validates once per epoch.
-        self.forward = (lambda x: model(x, training=False)) if _light(model) else _forward(model, data.element_spec)
+        self.forward = _eager_or_traced(model, data.element_spec)
 
     def __call__(self) -> dict[str, float]:
         seen = np.zeros(self.num_classes)

@@ -36,6 +36,14 @@ def trial_seed(base: int, trial_id: str) -> int:
     return int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
 
+def _rank_key(score: float, epoch: int | None, trial_id: str) -> tuple | None:
+    """Larger ranks first (`schema.results.ranked` among trials of one kind): the higher score,
+    then the earlier best epoch, then the lower trial id; None where one of them is unknown."""
+    if epoch is None or not trial_id.isdigit() or score != score or score in (float("inf"), float("-inf")):
+        return None
+    return (score, -epoch, -int(trial_id))
+
+
 def make_oracle(cfg: Config) -> kt.Oracle:
     t = cfg.tuner
     objective = kt.Objective(t.objective, direction="max")
@@ -87,8 +95,8 @@ class AutoOrderTuner(TunerHooks):
         # (collapsed); the best scores of the healthy and of the collapsed trials finished here
         # decide which trials must write their checkpoint (`checkpoint_needed`).
         self.collapse_below = collapse_below
-        self._best = {"healthy": float("-inf"), "collapsed": float("-inf")}
-        self._ended: tuple[float, float | None] | None = None
+        self._best: dict[str, tuple | None] = {"healthy": None, "collapsed": None}
+        self._ended: tuple[AtomicSaveBestEpoch, str] | None = None
 
     def tuner_state_file(self) -> str | None:
         if self.link is not None:  # Keras Tuner sets a worker's id only after it looked for its file
@@ -117,17 +125,22 @@ class AutoOrderTuner(TunerHooks):
         keras.utils.set_random_seed(self._seed)  # after release: clearing Keras' state resets its generators
         return self.build_hypermodel(hp)
 
-    def checkpoint_needed(self, score: float, accuracy: float | None) -> bool:
-        """Whether a trial ending with `score` (val_accuracy `accuracy` at that epoch) must write
-        its best-epoch weights. Only the best trial's are read back (export), and the ranking
-        (`schema.results.ranked`) puts healthy trials first, then collapsed ones, each by score:
-        a trial strictly below a finished trial of its kind, or collapsed beside a finished
-        healthy one, never ranks first. Compared with this process's finished trials only."""
-        if accuracy is None:
+    def checkpoint_needed(self, checkpoint: AtomicSaveBestEpoch, trial_id: str) -> bool:
+        """Whether a trial must write its best-epoch weights when it ends. Only the best trial's
+        are read back (export), and the ranking (`schema.results.ranked`) puts healthy trials
+        first, then collapsed ones, each by score, then the earlier best epoch, then the lower
+        trial id: a trial ranked below a finished trial of its kind from this process, or
+        collapsed beside a finished healthy one, never ranks first."""
+        mine = _rank_key(checkpoint.best_value, checkpoint.best_epoch, trial_id)
+        if checkpoint.best_accuracy is None or mine is None:
             return True
-        if self._healthy(accuracy):
-            return not score < self._best["healthy"]
-        return self._best["healthy"] == float("-inf") and not score < self._best["collapsed"]
+        if self._healthy(checkpoint.best_accuracy):
+            top = self._best["healthy"]
+        elif self._best["healthy"] is not None:
+            return False
+        else:
+            top = self._best["collapsed"]
+        return top is None or mine > top
 
     def _healthy(self, accuracy: float) -> bool:
         return self.collapse_below is None or accuracy > self.collapse_below
@@ -166,7 +179,7 @@ class AutoOrderTuner(TunerHooks):
         model = self.build_for_trial(hp)  # inside `distribution_strategy.scope()` when there is one
         objective = self.hypermodel.cfg.tuner.objective
         checkpoint = AtomicSaveBestEpoch(self.oracle.objective, self.checkpoint_file(trial.trial_id),
-                                         needed=self.checkpoint_needed)
+                                         needed=lambda ckpt: self.checkpoint_needed(ckpt, trial.trial_id))
         state = EpochState(self.get_trial_dir(trial.trial_id), self.hypermodel.cfg.tuner.checkpoint_seconds, objective,
                            before_save=checkpoint.flush)
         best = float("-inf")
@@ -195,7 +208,7 @@ class AutoOrderTuner(TunerHooks):
         if self._beat is not None:
             self._beat.check()  # a trial handed to another worker keeps its resume state for it
         if resumed is None and history is not None:
-            self._ended = (checkpoint.best_value, checkpoint.best_accuracy)
+            self._ended = (checkpoint, trial.trial_id)
         state.clear()
         if best == float("-inf"):
             raise kt.errors.FailedTrialError(f"the trial produced no {objective}")
@@ -222,9 +235,11 @@ class AutoOrderTuner(TunerHooks):
             self._beat = None
         self.trials_run += not lost
         ended, self._ended = self._ended, None
-        if ended is not None and not lost and ended[1] is not None and ended[0] == ended[0]:
-            kind = "healthy" if self._healthy(ended[1]) else "collapsed"
-            self._best[kind] = max(self._best[kind], ended[0])
+        key = _rank_key(ended[0].best_value, ended[0].best_epoch, ended[1]) if ended is not None else None
+        if key is not None and not lost and ended[0].best_accuracy is not None:
+            kind = "healthy" if self._healthy(ended[0].best_accuracy) else "collapsed"
+            if self._best[kind] is None or key > self._best[kind]:
+                self._best[kind] = key
         super().on_trial_end(trial)
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         if self.on_trial is not None:

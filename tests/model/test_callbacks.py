@@ -74,7 +74,7 @@ def test_a_trial_that_cannot_rank_first_writes_no_file_at_the_end_but_still_with
         model = _model()
         path = tmp_path / f"c{len(asked)}.weights.h5"
         ckpt = AtomicSaveBestEpoch(kt.Objective("val_balanced_accuracy", "max"), str(path),
-                                   needed=lambda score, acc: asked.append((score, acc)) or needed)
+                                   needed=lambda c: asked.append((c.best_value, c.best_accuracy, c.best_epoch)) or needed)
         cbs = [ckpt]
         if state_every is not None:
             cbs.append(EpochState(str(tmp_path / f"t{len(asked)}"), every_seconds=state_every, before_save=ckpt.flush))
@@ -88,7 +88,7 @@ def test_a_trial_that_cannot_rank_first_writes_no_file_at_the_end_but_still_with
         return ckpt, path
 
     ckpt, path = run(needed=False)
-    assert asked[-1] == (0.7, 0.65)  # the best score, and val_accuracy at that epoch
+    assert asked[-1] == (0.7, 0.65, 1)  # the best score, val_accuracy at that epoch, the epoch
     assert ckpt.writes == 0 and not path.exists()
     ckpt, path = run(needed=True)
     assert ckpt.writes == 1 and path.exists()
@@ -97,21 +97,28 @@ def test_a_trial_that_cannot_rank_first_writes_no_file_at_the_end_but_still_with
 
 
 def test_which_trials_write_their_checkpoint_follows_the_ranking():
-    """Healthy trials rank first, then collapsed ones, each by score (schema.results.ranked)."""
+    """Healthy trials rank first, then collapsed ones, each by score, then the earlier best epoch,
+    then the lower trial id (schema.results.ranked)."""
     from types import SimpleNamespace
 
-    from autoorder.model.tuner import AutoOrderTuner
+    from autoorder.model.tuner import AutoOrderTuner, _rank_key
 
-    t = SimpleNamespace(collapse_below=0.3, _best={"healthy": float("-inf"), "collapsed": float("-inf")})
+    t = SimpleNamespace(collapse_below=0.3, _best={"healthy": None, "collapsed": None})
     t._healthy = lambda acc: AutoOrderTuner._healthy(t, acc)
-    needed = lambda score, acc: AutoOrderTuner.checkpoint_needed(t, score, acc)  # noqa: E731
+
+    def needed(score, acc, epoch=2, trial="05"):
+        ckpt = SimpleNamespace(best_value=score, best_accuracy=acc, best_epoch=epoch)
+        return AutoOrderTuner.checkpoint_needed(t, ckpt, trial)
+
     assert needed(0.1, 0.2) and needed(0.5, 0.5)  # nothing finished yet
-    t._best["collapsed"] = 0.25
-    assert needed(0.25, 0.2) and not needed(0.24, 0.2)  # a tie may rank first (epoch, id decide)
+    t._best["collapsed"] = _rank_key(0.25, 2, "03")
+    assert not needed(0.24, 0.2) and not needed(0.25, 0.2)  # equal score and epoch: the lower id ranks first
+    assert needed(0.25, 0.2, epoch=1)  # the earlier best epoch ranks first
+    assert needed(0.25, 0.2, trial="01")  # a retried trial with a lower id ranks first
     assert needed(0.1, 0.5)  # a healthy trial outranks every collapsed one
-    t._best["healthy"] = 0.6
+    t._best["healthy"] = _rank_key(0.6, 2, "04")
     assert not needed(0.9, 0.2)  # collapsed beside a healthy finished trial: never first
-    assert needed(0.6, 0.7) and needed(0.8, 0.7) and not needed(0.59, 0.7)
-    assert needed(0.1, None)  # no val_accuracy to judge by: written
+    assert needed(0.8, 0.7) and not needed(0.59, 0.7) and not needed(0.6, 0.7)
+    assert needed(0.1, None) and needed(0.1, 0.7, epoch=None) and needed(0.1, 0.7, trial="x")  # unknown: written
     t.collapse_below = None  # no majority baseline: nothing collapses
-    assert not needed(0.5, 0.1) and needed(0.6, 0.1)
+    assert not needed(0.5, 0.1) and needed(0.7, 0.1)
