@@ -21,7 +21,8 @@ For a head on feature vectors (`_light`), what remains of a trial's fixed cost i
 the step is traced without autograph (its branches are on Python values), its graph is not run
 through Grappler (`graph_optimizer_off`: ~0.1 s per new function, nothing gained on tiny ops),
 the loss takes the label's probability with a one-hot product rather than a batched gather (whose
-gradient is ~50 traced ops), a warmup cosine schedule selects its branch without `cond`, and
+gradient is ~50 traced ops), a warmup cosine schedule selects its branch without `cond`, the
+step runs on TensorFlow's single-threaded executor where there is no GPU (`_graphs_for`), and
 validation runs the model eagerly (~7 ms an epoch against ~45 ms to trace and first call a
 graph). Models with pixels or feature maps keep Grappler and a traced validation forward.
 

@@ -326,29 +326,36 @@ class SearchSpace(kt.HyperModel):
         idx = self.data.indices(split)
         extras = (self.data.orders[idx], self.data.y[idx])
         if isinstance(x, FeatureSet) and x.tensors is not None and x.tensors[split].dtype == tf.float32:
-            # Float32 features in memory: rows already in the model's input structure, made once
-            # per split and shared by every trial (no per-trial tensors, no cast to trace).
-            key = (id(x), split)
-            if key not in self._datasets:  # those of another FeatureSet go: the cache may have let it go
-                self._datasets = {k: v for k, v in self._datasets.items() if not isinstance(v[0], FeatureSet) or v[0] is x}
-                inputs = {FEATURES_INPUT: x.tensors[split], ORDER_INPUT: tf.constant(extras[0])}
-                self._datasets[key] = (x, tf.data.Dataset.from_tensor_slices((inputs, tf.constant(extras[1]))))
-            rows = self._datasets[key][1]
-            rows = rows.shuffle(max(1, len(idx)), seed=seed, reshuffle_each_iteration=True) if shuffle else rows
-            return rows.batch(self.cfg.space.batch_size).prefetch(2)
+            # Float32 features in memory: rows already in the model's input structure (no cast
+            # to trace per trial).
+            rows = self._shared_rows(x, split, lambda: tf.data.Dataset.from_tensor_slices(
+                ({FEATURES_INPUT: x.tensors[split], ORDER_INPUT: tf.constant(extras[0])}, tf.constant(extras[1]))))
+            return self._shuffled(rows, len(idx), shuffle, seed).batch(self.cfg.space.batch_size).prefetch(2)
         if isinstance(x, FeatureSet):
             rows = x.dataset(split, extras, shuffle, seed)
         elif x.path is None:  # pixels in memory (a small set)
-            key = (id(x), split)
-            if key not in self._datasets:
-                self._datasets[key] = (x, tf.data.Dataset.from_tensor_slices((x[idx], *extras)))  # x kept: id stays valid
-            rows = self._datasets[key][1]
-            rows = rows.shuffle(max(1, len(idx)), seed=seed, reshuffle_each_iteration=True) if shuffle else rows
+            rows = self._shared_rows(x, split, lambda: tf.data.Dataset.from_tensor_slices((x[idx], *extras)))
+            rows = self._shuffled(rows, len(idx), shuffle, seed)
         else:  # pixels memory-mapped from the cache folder: read as runs of consecutive rows
             rows = streams.file_rows(x.path, x.header_bytes, tuple(x.array.shape[1:]), x.slots[idx], extras, shuffle, seed)
         ds = rows.batch(self.cfg.space.batch_size)
         ds = ds.map(lambda a, o, y: ({FEATURES_INPUT: tf.cast(a, tf.float32), ORDER_INPUT: o}, y))
         return ds.prefetch(2)
+
+    def _shared_rows(self, x: Any, split: str, make: Any) -> tf.data.Dataset:
+        """A split's unshuffled rows over the in-memory `x`, made once (`make()`) and shared by
+        every trial; `x` is kept with them so its id stays valid. Those of another FeatureSet
+        are dropped first: the cache may have let it go."""
+        key = (id(x), split)
+        if key not in self._datasets:
+            if isinstance(x, FeatureSet):
+                self._datasets = {k: v for k, v in self._datasets.items() if not isinstance(v[0], FeatureSet) or v[0] is x}
+            self._datasets[key] = (x, make())
+        return self._datasets[key][1]
+
+    @staticmethod
+    def _shuffled(rows: tf.data.Dataset, n: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+        return rows.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True) if shuffle else rows
 
     # ----- training ----------------------------------------------------------------------
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:

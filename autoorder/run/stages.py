@@ -147,9 +147,9 @@ def prepare(
     return run
 
 
-def collapse_line(data: Dataset) -> float | None:
+def collapse_line(data: Dataset, majority: MajorityBaseline | None = None) -> float | None:
     """The val_accuracy a trial must exceed not to count as collapsed (None without a majority)."""
-    majority = MajorityBaseline(**data.majority_baseline())
+    majority = majority or MajorityBaseline(**data.majority_baseline())
     if majority.val_accuracy is None:
         return None
     return collapse_threshold(majority.val_accuracy, len(data.indices("val")))
@@ -190,7 +190,7 @@ def finish(run: SearchRun, tuner: AutoOrderTuner, distributed: dict | None = Non
     """results.json, trials.csv, best model and its test predictions, from the oracle's trials."""
     out, data, cache = run.out, run.data, run.cache
     majority = MajorityBaseline(**data.majority_baseline())
-    collapse_below = collapse_line(data)
+    collapse_below = collapse_line(data, majority)
     names = [h.name for h in tuner.oracle.get_space().space]
     seconds = run.progress.seconds if run.progress is not None else (lambda trial_id: None)
     trials = [

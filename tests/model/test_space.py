@@ -143,3 +143,25 @@ def test_a_trial_trains_with_the_lean_loop_as_keras_fit_does_up_to_rounding(tmp_
     assert set(history) == set(plain_history)
     for key in history:
         np.testing.assert_allclose(history[key], plain_history[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_float32_features_in_memory_are_shared_by_trials_and_follow_the_seed(tmp_path):
+    from autoorder.model.features import FeatureCache
+    from autoorder.model.space import TrialPlan
+
+    space = _space(tmp_path)
+    space.cache = FeatureCache(memory_mb=64)
+    x = space.inputs_for(TrialPlan("mini", "all", 0, 0, 0.0, "none", 0.001))
+    assert x.tensors is not None and x.tensors["train"].dtype.name == "float32"
+
+    def first_epoch(seed):
+        return np.concatenate([np.asarray(y) for _, y in space.dataset(x, "train", shuffle=True, seed=seed)])
+
+    a = first_epoch(1)
+    space.dataset(x, "val", shuffle=False, seed=0)
+    shared = dict(space._datasets)  # noqa: SLF001 - what is built once
+    assert len(shared) == 2  # train and val of this FeatureSet, both kept
+    b = first_epoch(2)  # another trial in between
+    assert np.array_equal(first_epoch(1), a)
+    assert {k: v[1] for k, v in space._datasets.items()} == {k: v[1] for k, v in shared.items()}  # noqa: SLF001
+    assert not np.array_equal(b, a) or len(a) < 4
