@@ -24,7 +24,8 @@ the loss takes the label's probability with a one-hot product rather than a batc
 gradient is ~50 traced ops), a warmup cosine schedule selects its branch without `cond`, the
 step runs on TensorFlow's single-threaded executor where there is no GPU (`_graphs_for`), and
 validation runs the model eagerly (~7 ms an epoch against ~45 ms to trace and first call a
-graph). Models with pixels or feature maps keep Grappler and a traced validation forward.
+graph) on validation chunks read once and kept (at most CHUNK_BYTES), and an epoch of a few
+thousand rows is one call into TensorFlow (LIGHT_STEPS_PER_CALL). Models with pixels or feature maps keep Grappler and a traced validation forward.
 
 `supports(model)` says when it applies: an Adam without weight decay, EMA, AMSGrad or gradient
 accumulation, the sparse categorical cross-entropy loss, and no tf.distribute strategy; anything
@@ -45,6 +46,7 @@ from autoorder.compat.tensorflow import graph_optimizer_off
 
 LOSS = "sparse_categorical_crossentropy"
 STEPS_PER_CALL = 8  # training batches per call into TensorFlow, at most
+LIGHT_STEPS_PER_CALL = 256  # ... for a head on feature vectors (`_light`): an epoch of a few thousand rows is one call
 VAL_ROWS_PER_CALL = 1024  # validation rows per forward call, at most
 CHUNK_BYTES = 16 * 2**20  # and no more input than this per call (photos at 224 px: one batch)
 EPSILON = 1e-7  # Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log
@@ -170,21 +172,41 @@ def predict(model: keras.Model, data: tf.data.Dataset, batch_size: int = 32) -> 
 
 
 class _Evaluator:
-    """Validation logs of a model on a dataset: loss, accuracy, balanced accuracy."""
+    """Validation logs of a model on a dataset: loss, accuracy, balanced accuracy.
 
-    def __init__(self, model: keras.Model, data: tf.data.Dataset, num_classes: int, balanced: bool):
+    With `keep_bytes`, the validation chunks read by the first call are kept for the next ones
+    when they take at most that much memory (the validation rows of a head on feature vectors:
+    reading them again through tf.data costs an epoch more than the forward). The logs are sums
+    over rows, the same in any order."""
+
+    def __init__(self, model: keras.Model, data: tf.data.Dataset, num_classes: int, balanced: bool, keep_bytes: int = 0):
         self.data = data
         self.num_classes = num_classes
         self.balanced = balanced
         self.forward = _eager_or_traced(model, data.element_spec)
+        self.keep_bytes = keep_bytes
+        self._kept: list | None = None
+
+    def _chunks(self) -> Any:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept: list | None = [] if self.keep_bytes else None
+        size = 0
+        for x, y in self.data:
+            y = y.numpy().reshape(-1).astype(np.int64)
+            if kept is not None:
+                size += sum(t.shape.num_elements() * t.dtype.size for t in tf.nest.flatten(x))
+                kept = kept + [(x, y)] if size <= self.keep_bytes else None
+            yield x, y
+        self._kept = kept
 
     def __call__(self) -> dict[str, float]:
         seen = np.zeros(self.num_classes)
         right = np.zeros(self.num_classes)
         loss = 0.0
-        for x, y in self.data:
+        for x, y in self._chunks():
             probs = self.forward(x).numpy()
-            y = y.numpy().reshape(-1).astype(np.int64)
             p = np.clip(probs[np.arange(len(y)), y], EPSILON, 1.0 - EPSILON)
             loss += float(-np.log(p).sum())
             hit = probs.argmax(axis=-1) == y
@@ -240,13 +262,16 @@ def fit(
 
     Validation metrics come from `val` after every epoch (`val_balanced_accuracy` too with
     `balanced`). Callbacks see Keras' hooks and logs, batch hooks once per call (up to
-    STEPS_PER_CALL batches, as Keras' with `steps_per_execution`); `model.stop_training` ends
-    training after the current call. Returns the History."""
+    STEPS_PER_CALL batches, as Keras' with `steps_per_execution`; LIGHT_STEPS_PER_CALL for a head
+    on feature vectors, whose steps take well under a millisecond: a call's own cost is then what
+    an epoch pays); `model.stop_training` ends training after the current call. Returns the
+    History."""
     if num_classes is None:
         num_classes = int(model.outputs[0].shape[-1])
     opt = model.optimizer
     opt.build(model.trainable_variables)  # a no-op when built (e.g. by a resume)
-    rows = _rows_per_call(train.element_spec, batch_size, batch_size * STEPS_PER_CALL)
+    steps = LIGHT_STEPS_PER_CALL if _light(model) else STEPS_PER_CALL
+    rows = _rows_per_call(train.element_spec, batch_size, batch_size * steps)
     chunks = train.unbatch().batch(rows).prefetch(1)
     # No autograph: the step's Python branches are on Python values, its loop a tf.while_loop.
     run = tf.function(_chunked(_train_step(model, class_weight, num_classes), batch_size),
@@ -254,7 +279,8 @@ def fit(
     evaluate = None
     if val is not None:
         rows = _rows_per_call(val.element_spec, batch_size, VAL_ROWS_PER_CALL)
-        evaluate = _Evaluator(model, val.unbatch().batch(rows), num_classes, balanced)
+        evaluate = _Evaluator(model, val.unbatch().batch(rows), num_classes, balanced,
+                              keep_bytes=CHUNK_BYTES if _light(model) else 0)
     history = keras.callbacks.History()
     cbs = keras.callbacks.CallbackList([*(callbacks or []), history], model=model, epochs=epochs, verbose=0, steps=None)
     model.stop_training = False

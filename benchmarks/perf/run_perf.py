@@ -157,6 +157,12 @@ def child_plain(args: argparse.Namespace) -> dict:
     rss = []
 
     class Tuner(kt.GridSearch):
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            # TensorFlow 2.21 no longer installs tensorboard, which the stock method imports even
+            # with no TensorBoard callback (it has nothing else to do then, and there is none here).
+            if any(type(c).__name__ == "TensorBoard" for c in callbacks):
+                super()._configure_tensorboard_dir(callbacks, trial, execution)
+
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             rss.append(rss_mb())

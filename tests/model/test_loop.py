@@ -82,6 +82,25 @@ def test_it_trains_as_keras_fit_does_up_to_rounding(class_weight, maps):
     assert any(not np.allclose(a, b) for a, b in zip(weights, _model(maps=maps).get_weights()))  # it did train
 
 
+def test_a_heads_validation_rows_are_read_once_and_kept_for_later_epochs():
+    reads: list[int] = []
+    x, o, y = _data(40, 2)
+
+    def rows():
+        reads.append(1)
+        yield from zip(x, o, y)
+
+    spec = (tf.TensorSpec((16,), tf.float32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int64))
+    counted = tf.data.Dataset.from_generator(rows, output_signature=spec).batch(8).map(
+        lambda a, b, c: ({"features": a, "order": b}, c))
+    kept = loop.fit(_model(), _dataset(100, 1, True), counted, 3, batch_size=8).history
+    assert len(reads) == 1  # three epochs, one read of the validation rows
+    again = loop.fit(_model(), _dataset(100, 1, True), _dataset(40, 2, False), 3, batch_size=8).history
+    for key in ("val_loss", "val_accuracy"):
+        np.testing.assert_allclose(kept[key], again[key], rtol=1e-6, err_msg=key)
+    assert kept["val_loss"][0] != kept["val_loss"][-1]  # the kept rows meet each epoch's weights
+
+
 def test_balanced_accuracy_is_keras_metric_on_the_validation_set():
     model = _model(metrics=("accuracy", BalancedAccuracy(CLASSES)))
     train, val = _dataset(60, 1, True), _dataset(40, 2, False)
@@ -120,8 +139,10 @@ def test_callbacks_see_keras_hooks_and_can_stop_training():
     assert history.epoch == [1, 2]  # resumed at epoch 1, stopped after epoch 2
     assert seen[0] == "train_begin" and seen[-1] == "train_end"
     assert "epoch_end 1 ['accuracy', 'loss', 'val_accuracy', 'val_loss']" in seen
-    # 100 rows in batches of 8 are 13 batches: 2 calls of up to STEPS_PER_CALL batches per epoch
-    assert seen.count("batch") == 2 * -(-13 // loop.STEPS_PER_CALL)
+    # 100 rows in batches of 8 are 13 batches: one call per epoch for a head on feature vectors
+    # (up to LIGHT_STEPS_PER_CALL batches a call), batch hooks once per call
+    assert loop._light(model) and loop.LIGHT_STEPS_PER_CALL >= 13
+    assert seen.count("batch") == 2
     assert model.optimizer.iterations.numpy() == 2 * 13
 
 
