@@ -6,6 +6,7 @@ fails here, instead of a search silently giving a wrong number somewhere else.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 
@@ -328,3 +329,54 @@ def test_a_loop_traced_and_run_on_the_single_threaded_executor_is_not_lowered():
         ops = fn.get_concrete_function().graph.get_operations()
         assert any(op.type in ("While", "StatelessWhile") for op in ops)
     assert context.context().function_call_options.executor_type == before
+
+
+
+def _bn_net(epsilon: float = 1e-3, axis: int = -1) -> keras.Model:
+    """A batch normalization with statistics far from their initial values (after a convolution
+    for channels-last inputs: the fused op's usual place)."""
+    keras.utils.set_random_seed(3)
+    x = keras.Input((6, 6, 3) if axis == -1 else (3, 6, 6))
+    y = keras.layers.Conv2D(8, 3, use_bias=False)(x) if axis == -1 else x
+    bn = keras.layers.BatchNormalization(axis=axis, epsilon=epsilon)
+    y = keras.layers.ReLU(6.0)(bn(y))
+    model = keras.Model(x, keras.layers.Flatten()(y))
+    rng = np.random.default_rng(0)
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape), rng.normal(0, 0.3, mean.shape),
+                    rng.uniform(0.3, 3.0, var.shape)])
+    return model
+
+
+def _traced(model: keras.Model, fused: bool) -> tuple:
+    """The model's inference outputs on a fixed input, and the op types of its traced graph."""
+    x = np.random.default_rng(1).normal(size=(4, *model.input.shape[1:])).astype("float32")
+    fn = tf.function(lambda t: model(t, training=False), autograph=False)
+    with ck.fused_batchnorm_inference() if fused else contextlib.nullcontext():
+        concrete = fn.get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
+    kinds = {op.type for op in concrete.graph.get_operations()}
+    return concrete(tf.constant(x)).numpy(), kinds
+
+
+def test_fused_batchnorm_inference_computes_keras_batch_normalization_in_one_op():
+    from keras.src.backend.tensorflow import nn as backend_nn
+
+    model = _bn_net()
+    keras_out, keras_ops = _traced(model, fused=False)
+    fused_out, fused_ops = _traced(model, fused=True)
+    assert "FusedBatchNormV3" in fused_ops and "FusedBatchNormV3" not in keras_ops
+    np.testing.assert_allclose(fused_out, keras_out, rtol=1e-5, atol=1e-6)
+    assert np.abs(keras_out).max() > 0.1  # not a vacuous comparison
+    # Keras' own function is back after the block, even when the block fails
+    with pytest.raises(RuntimeError), ck.fused_batchnorm_inference():
+        raise RuntimeError("boom")
+    assert backend_nn.batch_normalization.__module__ == backend_nn.__name__
+
+
+@pytest.mark.parametrize("epsilon, axis", [(1e-6, -1), (1e-3, 1)], ids=["tiny-epsilon", "channels-first"])
+def test_fused_batchnorm_inference_leaves_to_keras_what_the_fused_op_would_change(epsilon, axis):
+    model = _bn_net(epsilon, axis)
+    keras_out, _ = _traced(model, fused=False)
+    fused_out, kinds = _traced(model, fused=True)
+    assert "FusedBatchNormV3" not in kinds
+    np.testing.assert_array_equal(fused_out, keras_out)

@@ -14,11 +14,14 @@
   (`autoorder.model.loop` updates the slots with a fused op).
 - `BaseOptimizer._learning_rate` (the rate or its schedule) and `CosineDecay._warmup_function` /
   `_decay_function`: a warmup cosine's two branches, selected without `ops.cond`.
+- `keras.src.backend.tensorflow.nn.batch_normalization(x, mean, variance, axis, offset, scale,
+  epsilon)`: what `BatchNormalization` layers call (replaced while an inference pass is traced).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import keras
 
@@ -106,3 +109,51 @@ def _cosine_with_warmup(schedule: Any, step: Any) -> Any:
         warm = schedule._warmup_function(step, warmup_steps, target, initial)
         decay = schedule._decay_function(step - warmup_steps, decay_steps, target, dtype)
         return tf.where(step < warmup_steps, warm, decay)
+
+
+MIN_FUSED_EPSILON = 1.001e-5  # TensorFlow's fused batch norm raises a smaller epsilon to this
+
+
+@contextlib.contextmanager
+def fused_batchnorm_inference() -> Iterator[None]:
+    """While tracing an inference function: Keras' batch normalization as TensorFlow's fused op.
+
+    Keras 3 (TensorFlow backend) normalises with `tf.nn.batch_normalization`: about seven graph
+    ops a layer and two elementwise passes over each activation, which Grappler leaves as they
+    are. With moving statistics (inference), `FusedBatchNormV3` with `is_training=False`
+    computes the same values up to float rounding (~2e-7 relative on MobileNetV2's pooled
+    features) in one op, which Grappler's remapper can fuse with the convolution before it.
+    Measured on 2 cores (benchmarks/scale says where): a MobileNetV2 pass ~25% less time a photo
+    at 224 px, ~15% at 96 px, and half the tracing.
+
+    Only what is traced inside the block changes, and only 4-D float32 inputs normalised over
+    their last axis with both scale and offset, and an epsilon the fused op does not raise
+    (MIN_FUSED_EPSILON); anything else is normalised as Keras does it.
+    Never around training: the fused op's gradient in inference mode holds the statistics
+    constant, where Keras' batch moments are differentiated. Not thread-safe (the backend's
+    function is swapped for the block): the backbone pass traces in the thread that runs it.
+    """
+    try:
+        from keras.src.backend.tensorflow import nn as backend_nn  # lazy: TensorFlow backend only
+    except ImportError:
+        yield
+        return
+    import tensorflow as tf  # lazy: the TensorFlow backend's inference pass alone calls this
+
+    keras_bn = backend_nn.batch_normalization
+
+    def batch_normalization(x: Any, mean: Any, variance: Any, axis: int, offset: Any = None, scale: Any = None,
+                            epsilon: float = 1e-3) -> Any:
+        rank = len(x.shape)
+        if (rank == 4 and axis in (-1, 3) and offset is not None and scale is not None and x.dtype == tf.float32
+                and epsilon >= MIN_FUSED_EPSILON):
+            out, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, mean=mean, variance=variance, epsilon=epsilon,
+                                                         data_format="NHWC", is_training=False)
+            return out
+        return keras_bn(x, mean, variance, axis, offset=offset, scale=scale, epsilon=epsilon)
+
+    backend_nn.batch_normalization = batch_normalization
+    try:
+        yield
+    finally:
+        backend_nn.batch_normalization = keras_bn

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from autoorder.compat.keras import fused_batchnorm_inference
 from autoorder.core import faults
 from autoorder.core.config import FREEZE_ALL, FREEZE_NONE
 from autoorder.core.errors import AutoOrderError, PluginError
@@ -432,8 +433,9 @@ class FeatureCache:
         model = bank.pristine(name, image_size)
         extractor = keras.Model(model.inputs, prefix_outputs(model, cuts), name=f"{name}_prefix")
         size = pixels.image_size
-        call = tf.function(lambda x: extractor(tf.cast(x, tf.float32), training=False), autograph=False,
-                           input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)])
+        with fused_batchnorm_inference():  # the same features, ~25% less time a photo (compat.keras)
+            call = tf.function(lambda x: extractor(tf.cast(x, tf.float32), training=False), autograph=False,
+                               input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)]).get_concrete_function()
         n = len(pixels)
         position = np.empty(n, dtype=np.int64)
         position[layout.order] = np.arange(n)

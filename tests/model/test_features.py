@@ -2,6 +2,7 @@
 
 import threading
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -43,6 +44,46 @@ def test_cached_path_equals_full_path(cut):
     a = trainer.predict({"features": np.asarray(feats), "order": orders}, verbose=0)
     b = exported.predict({"image": images.astype("float32"), "order": orders}, verbose=0)
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+class Normed:
+    """Convolutions followed by batch normalizations with statistics far from their initial values."""
+
+    name = "normed"
+    default_image_size = 16
+
+    def build(self, image_size, weights):
+        keras.utils.set_random_seed(2)
+        i = keras.Input((image_size, image_size, 3))
+        x = keras.layers.Rescaling(1 / 255.0)(i)
+        for k in (1, 2):
+            x = keras.layers.Conv2D(8, 3, use_bias=False, name=f"c{k}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{k}")(x)
+            x = keras.layers.ReLU(6.0, name=f"r{k}")(x)
+        model = keras.Model(i, x)
+        rng = np.random.default_rng(0)
+        for k in (1, 2):
+            bn = model.get_layer(f"bn{k}")
+            gamma, beta, mean, var = bn.get_weights()
+            bn.set_weights([rng.uniform(0.5, 1.5, 8), rng.normal(0, 0.3, 8), rng.normal(0, 0.3, 8), rng.uniform(0.3, 3, 8)])
+        return model
+
+    def freeze_points(self):
+        return ["r1"]
+
+
+def test_cached_features_of_a_batch_normalized_backbone_are_its_keras_outputs():
+    """The pass traces batch normalization as one fused op (compat.keras.fused_batchnorm_inference):
+    the cached features are what Keras' layers compute, to float rounding."""
+    reg = registry()
+    reg.register_backbone(Normed)
+    bank = BackboneBank(reg, None, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (12, 16, 16, 3)).astype(np.uint8)
+    feats = FeatureCache(memory_mb=64).get(bank, "normed", 16, "all", images, "data", ["r1", "all"])
+    backbone = bank.build("normed", 16)
+    pooled = keras.layers.GlobalAveragePooling2D()(backbone(images.astype("float32"), training=False))
+    np.testing.assert_allclose(np.asarray(feats), np.asarray(pooled), rtol=1e-5, atol=1e-6)
+    assert np.asarray(pooled).std() > 0.05  # features that differ between images
 
 
 def test_spilled_features_equal_in_memory_ones(tmp_path):
