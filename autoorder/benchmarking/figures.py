@@ -1,8 +1,9 @@
 """Every figure of benchmark.json, from predictions.csv.gz alone. Plain numpy and scipy, no TensorFlow.
 
 The benchmark writes its predictions first and computes its figures from the file it wrote, so
-what `figures_from_folder` recomputes from a committed folder is, to the last digit, what
-benchmark.json publishes (the bootstrap's resamples are fixed by `statistics.reps` and `.seed`).
+what `figures_from_folder` recomputes from a committed folder is what benchmark.json publishes
+(the bootstrap's resamples are fixed by `statistics.reps` and `.seed`): to the last digit on the
+same machine, to about 15 significant digits on another (BLAS sums in a processor-specific order).
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ def _run_benchmark(
         log(f"warning: {w}")
     write_predictions(out, Predictions.from_rows([row for o in outcomes for row in o.rows]))
     log(f"figures and a {reps}-resample hierarchical bootstrap from {PREDICTIONS}")
-    figures = compute_figures(read_predictions(out), reps=reps)  # from the file itself: it recomputes to the digit
+    figures = compute_figures(read_predictions(out), reps=reps)  # from the file itself: it recomputes from the file
     result = BenchmarkResult.from_json({
         "schema_version": SCHEMA_VERSION,
         "dataset": {**dump(data.summary()), "name": _dataset_name(cfg)},

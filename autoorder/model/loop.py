@@ -272,10 +272,10 @@ def fit(
     opt.build(model.trainable_variables)  # a no-op when built (e.g. by a resume)
     steps = LIGHT_STEPS_PER_CALL if _light(model) else STEPS_PER_CALL
     rows = _rows_per_call(train.element_spec, batch_size, batch_size * steps)
-    chunks = train.unbatch().batch(rows).prefetch(1)
+    spec, chunks = _epoch_chunks(train, rows, epochs - initial_epoch)
     # No autograph: the step's Python branches are on Python values, its loop a tf.while_loop.
     run = tf.function(_chunked(_train_step(model, class_weight, num_classes), batch_size),
-                      input_signature=list(chunks.element_spec), autograph=False)
+                      input_signature=list(spec), autograph=False)
     evaluate = None
     if val is not None:
         rows = _rows_per_call(val.element_spec, batch_size, VAL_ROWS_PER_CALL)
@@ -288,6 +288,32 @@ def fit(
         return _epochs(model, chunks, run, evaluate, cbs, history, epochs, initial_epoch)
 
 
+def _epoch_chunks(train: tf.data.Dataset, rows: int, epochs: int) -> tuple[Any, Any]:
+    """(element spec, a function of no argument giving the next epoch's chunks of `rows` rows).
+
+    Every epoch's chunks come from one prefetching stream, each epoch's followed by an empty
+    chunk that marks its end, so the next epoch's first chunk is assembled while this one is
+    validated (a head's epoch on a few thousand rows paid ~8 ms to start reading anew). The
+    stream re-reads the dataset each epoch as a new iteration would: the same seeded shuffles,
+    epoch after epoch (tests/model/test_loop.py). Where a row's shape is not fully known, each
+    epoch iterates the dataset anew."""
+    chunks = train.unbatch().batch(rows)
+    spec = chunks.element_spec
+    specs = tf.nest.flatten(spec)
+    if epochs < 1 or any(d is None for t in specs for d in t.shape.as_list()[1:]) or any(not t.dtype.is_numeric for t in specs):
+        return spec, lambda: chunks.prefetch(1)
+    end = tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda t: tf.zeros((0, *t.shape.as_list()[1:]), t.dtype), spec))
+    stream = iter(chunks.concatenate(end).repeat(epochs).prefetch(1))
+
+    def epoch() -> Any:
+        for x, y in stream:
+            if y.shape[0] == 0:
+                return
+            yield x, y
+
+    return spec, epoch
+
+
 def _epochs(model: keras.Model, chunks: Any, run: Any, evaluate: Any, cbs: Any, history: Any, epochs: int,
             initial_epoch: int) -> keras.callbacks.History:
     cbs.on_train_begin()
@@ -295,7 +321,7 @@ def _epochs(model: keras.Model, chunks: Any, run: Any, evaluate: Any, cbs: Any, 
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         parts = []
-        for call, (x, y) in enumerate(chunks):
+        for call, (x, y) in enumerate(chunks()):
             cbs.on_train_batch_begin(call)
             parts.append(run(x, y))
             cbs.on_train_batch_end(call)

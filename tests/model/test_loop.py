@@ -82,6 +82,20 @@ def test_it_trains_as_keras_fit_does_up_to_rounding(class_weight, maps):
     assert any(not np.allclose(a, b) for a, b in zip(weights, _model(maps=maps).get_weights()))  # it did train
 
 
+def test_epochs_read_from_one_stream_get_the_shuffles_of_reading_the_dataset_anew():
+    def rows() -> tf.data.Dataset:  # row numbers as the labels, shuffled every epoch, in batches of 4
+        ids = np.arange(30)
+        return tf.data.Dataset.from_tensor_slices(({"features": ids.astype("float32")[:, None]}, ids)).shuffle(
+            30, seed=4, reshuffle_each_iteration=True).batch(4)
+
+    anew = rows()
+    expected = [[int(v) for _, y in anew for v in y] for _ in range(3)]
+    _, epochs = loop._epoch_chunks(rows(), 8, 3)
+    got = [[int(v) for _, y in epochs() for v in y] for _ in range(3)]
+    assert got == expected and expected[0] != expected[1]
+    assert [len(y) for _, y in epochs()] == []  # three epochs asked for, three given
+
+
 def test_a_heads_validation_rows_are_read_once_and_kept_for_later_epochs():
     reads: list[int] = []
     x, o, y = _data(40, 2)

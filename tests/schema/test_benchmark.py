@@ -47,7 +47,7 @@ def test_committed_benchmarks_load_and_round_trip(tmp_path):
 
 
 def test_every_committed_figure_recomputes_from_its_predictions_file():
-    """What benchmarks/ publishes is what its committed predictions.csv.gz gives, to the digit (issue 13's
+    """What benchmarks/ publishes is what its committed predictions.csv.gz gives, to 12 digits (issue 13's
     promise): gains, intervals, p-values, controls, per-class and per-repeat figures of every protocol-2 row."""
     from autoorder.benchmarking.figures import figures_from_folder
     from tests.helpers import assert_same_figures
